@@ -1,0 +1,109 @@
+//! Diagnostics in skalibs' format: `prog: fatal: unable to <verb> <obj>: <reason>`.
+//!
+//! Invariant: every message is one line, written with a single `write(2)` so that
+//! lines from concurrent processes sharing a stderr never interleave, and a system
+//! error is rendered as its bare `strerror` text (no Rust " (os error N)" suffix).
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use crate::exit::Exit;
+
+/// A fatal outcome: the message that follows `prog: fatal: ` and the exit code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// Exit code the tool returns.
+    pub exit: Exit,
+    /// Message without the `prog: fatal: ` prefix, e.g. `unable to control x: No such file or directory`.
+    pub msg: String,
+}
+
+impl Failure {
+    /// A failure with an explicit code and message.
+    pub fn new(exit: Exit, msg: impl Into<String>) -> Self {
+        Failure {
+            exit,
+            msg: msg.into(),
+        }
+    }
+
+    /// `unable to <what>: <strerror>`, exit 111.
+    pub fn sys(what: impl fmt::Display, err: &io::Error) -> Self {
+        Failure::new(Exit::System, format!("unable to {what}: {}", strerror(err)))
+    }
+
+    /// A usage error (exit 100). The message is printed as `prog: usage: <msg>`.
+    pub fn usage() -> Self {
+        Failure::new(Exit::Usage, String::new())
+    }
+}
+
+/// The program name for messages: the basename of argv\[0\].
+#[must_use]
+pub fn prog_name(argv0: &OsStr) -> String {
+    let base = Path::new(argv0)
+        .file_name()
+        .map_or(argv0.as_bytes(), OsStrExt::as_bytes);
+    String::from_utf8_lossy(base).into_owned()
+}
+
+/// Displays a path or any OS string byte-faithfully enough for a message.
+#[must_use]
+pub fn show(p: impl AsRef<OsStr>) -> String {
+    String::from_utf8_lossy(p.as_ref().as_bytes()).into_owned()
+}
+
+/// `strerror` text of an I/O error, without Rust's " (os error N)" suffix.
+#[must_use]
+pub fn strerror(err: &io::Error) -> String {
+    match err.raw_os_error() {
+        Some(code) => nix::errno::Errno::from_raw(code).desc().to_owned(),
+        None => err.to_string(),
+    }
+}
+
+fn emit(line: &str) {
+    // One write per line; a failing stderr is not worth dying for.
+    let _ = io::stderr().lock().write_all(line.as_bytes());
+}
+
+/// `prog: warning: msg`
+pub fn warn(prog: &str, msg: impl fmt::Display) {
+    emit(&format!("{prog}: warning: {msg}\n"));
+}
+
+/// `prog: info: msg`
+pub fn info(prog: &str, msg: impl fmt::Display) {
+    emit(&format!("{prog}: info: {msg}\n"));
+}
+
+/// Prints a failure (`prog: fatal: …`, or `prog: usage: <usage>` for usage errors
+/// without a message) and returns its exit code.
+pub fn die(prog: &str, usage: &str, f: &Failure) -> std::process::ExitCode {
+    if f.exit == Exit::Usage && f.msg.is_empty() {
+        emit(&format!("{prog}: usage: {prog} {usage}\n"));
+    } else {
+        emit(&format!("{prog}: fatal: {}\n", f.msg));
+    }
+    f.exit.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strerror_has_no_rust_suffix() {
+        let e = io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(strerror(&e), "No such file or directory");
+    }
+
+    #[test]
+    fn prog_name_is_basename() {
+        assert_eq!(prog_name(OsStr::new("/command/s6-svc")), "s6-svc");
+        assert_eq!(prog_name(OsStr::new("svc")), "svc");
+    }
+}

@@ -1,0 +1,47 @@
+//! Names inside a service directory (s6: `supervise.h`'s `S6_SUPERVISE_*` constants).
+//!
+//! Invariant: every path the protocol uses is spelled once, here. Paths are relative
+//! to the service directory; `supervise` chdirs there and uses them as they are,
+//! client tools join them onto the directory they were given.
+
+use std::path::{Path, PathBuf};
+
+/// The supervisor's private directory.
+pub const SUPERVISE_DIR: &str = "supervise";
+/// fcntl-locked while a supervisor runs.
+pub const LOCK: &str = "supervise/lock";
+/// Control FIFO (mode 0600).
+pub const CONTROL: &str = "supervise/control";
+/// The 35-byte status record.
+pub const STATUS: &str = "supervise/status";
+/// Written first, then renamed onto [`STATUS`].
+pub const STATUS_NEW: &str = "supervise/status.new";
+/// 14-byte death records.
+pub const DEATH_TALLY: &str = "supervise/death_tally";
+/// Written first, then renamed onto [`DEATH_TALLY`].
+pub const DEATH_TALLY_NEW: &str = "supervise/death_tally.new";
+/// The event fifodir.
+pub const EVENT_DIR: &str = "event";
+
+/// The service's program.
+pub const RUN: &str = "run";
+/// Run after each death of `run`.
+pub const FINISH: &str = "finish";
+/// If present, the service is "normally down": not started when the supervisor starts.
+pub const DOWN: &str = "down";
+/// fd number on which `run` writes a newline when ready.
+pub const NOTIFICATION_FD: &str = "notification-fd";
+/// Milliseconds between the down signal and SIGKILL (0 = never).
+pub const TIMEOUT_KILL: &str = "timeout-kill";
+/// Milliseconds `finish` may run (default 5000, 0 = unlimited).
+pub const TIMEOUT_FINISH: &str = "timeout-finish";
+/// Number of death records kept (default 100, at most 4096).
+pub const MAX_DEATH_TALLY: &str = "max-death-tally";
+/// Signal that stops the service (default SIGTERM).
+pub const DOWN_SIGNAL: &str = "down-signal";
+
+/// `dir/name`.
+#[must_use]
+pub fn join(dir: &Path, name: &str) -> PathBuf {
+    dir.join(name)
+}

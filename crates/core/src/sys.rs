@@ -1,0 +1,119 @@
+//! Every `unsafe` block of svkit: raw system calls that nix does not wrap the way the
+//! protocol needs them.
+//!
+//! Invariant: each function here is a thin, safe wrapper whose `// SAFETY:` note says
+//! why its call cannot break memory safety; nothing outside this module uses `unsafe`.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+/// Turns a `-1` return into the current `errno`.
+macro_rules! syscall {
+    ($e:expr) => {{
+        let r = $e;
+        if r == -1 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r)
+        }
+    }};
+}
+
+/// `getdents64(2)` into `buf`: the number of bytes filled, 0 at the end of the directory.
+///
+/// Used instead of `readdir(3)` so that listing `event/` allocates nothing (glibc's
+/// `opendir` mallocs a 32 KiB buffer, which would stay in every supervisor's heap).
+pub(crate) fn getdents64(dir: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`, which is a valid,
+    // exclusively borrowed byte buffer; `dir` is an open descriptor for the whole call.
+    let n = syscall!(unsafe {
+        libc::syscall(
+            libc::SYS_getdents64,
+            dir.as_raw_fd(),
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    })?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+/// `waitpid(-1, WNOHANG)`: one terminated child and its raw wait status, if any.
+pub(crate) fn reap_one() -> io::Result<Option<(i32, i32)>> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: `status` is a valid, writable c_int for the duration of the call.
+    let pid = syscall!(unsafe { libc::waitpid(-1, &raw mut status, libc::WNOHANG) })?;
+    Ok((pid > 0).then_some((pid, status)))
+}
+
+/// `waitpid(pid, 0)`: blocks until that child terminates; returns its raw status.
+pub(crate) fn wait_pid(pid: i32) -> io::Result<i32> {
+    let mut status: libc::c_int = 0;
+    loop {
+        // SAFETY: `status` is a valid, writable c_int for the duration of the call.
+        match syscall!(unsafe { libc::waitpid(pid, &raw mut status, 0) }) {
+            Ok(_) => return Ok(status),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// `kill(2)`. A negative `pid` addresses a process group.
+pub(crate) fn kill(pid: i32, sig: i32) -> io::Result<()> {
+    // SAFETY: plain FFI call; kill has no memory-safety preconditions.
+    syscall!(unsafe { libc::kill(pid, sig) }).map(drop)
+}
+
+/// Whether `fd` is an open descriptor.
+pub(crate) fn fd_is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD on any integer only inspects the descriptor table.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+}
+
+/// `dup3(from, to, O_CLOEXEC)`: a close-on-exec copy of `from` at exactly `to`,
+/// which the caller has checked is not open.
+pub(crate) fn dup_to(from: BorrowedFd<'_>, to: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: plain FFI call on descriptor numbers; no memory is involved.
+    let fd = syscall!(unsafe { libc::dup3(from.as_raw_fd(), to, libc::O_CLOEXEC) })?;
+    // SAFETY: dup3 succeeded, so `fd` is a descriptor that nothing else owns: `to`
+    // was closed before the call.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Arranges for the child of `cmd` to empty its signal mask, call `setsid()` and,
+/// if `fd` is given, `dup2(fd.0, fd.1)` (clearing close-on-exec on the target),
+/// just before `exec`.
+pub(crate) fn session_and_fd(cmd: &mut Command, fd: Option<(RawFd, RawFd)>) {
+    let hook = move || -> io::Result<()> {
+        // Only async-signal-safe calls (sigprocmask, setsid, dup2, fcntl) on values
+        // captured by copy run here; nothing allocates or takes a lock.
+        // std resets SIGPIPE's disposition but not the mask, and a supervisor blocks
+        // the signals it reads through signalfd: the program must not inherit that.
+        nix::sys::signal::sigprocmask(
+            nix::sys::signal::SigmaskHow::SIG_SETMASK,
+            Some(&nix::sys::signal::SigSet::empty()),
+            None,
+        )?;
+        // SAFETY: plain setsid; no memory is involved.
+        syscall!(unsafe { libc::setsid() })?;
+        if let Some((from, to)) = fd {
+            if from == to {
+                // SAFETY: plain fcntl on an fd number; no memory is involved.
+                syscall!(unsafe { libc::fcntl(to, libc::F_SETFD, 0) })?;
+            } else {
+                // SAFETY: plain dup2 on fd numbers; no memory is involved.
+                syscall!(unsafe { libc::dup2(from, to) })?;
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: the hook runs in the forked child before exec and only makes
+    // async-signal-safe system calls (see above), so it cannot deadlock on a lock
+    // held by another thread at fork time or observe torn allocator state.
+    unsafe {
+        cmd.pre_exec(hook);
+    }
+}

@@ -1,0 +1,296 @@
+//! `supervise DIR` (s6-supervise): keeps one service running and owns its
+//! `supervise/` directory — lock, control FIFO, status file, death tally — and the
+//! `event/` fifodir.
+//!
+//! Invariants: one supervisor per directory (fcntl lock, exit 100 otherwise); one
+//! single-threaded poll loop over signalfd + control FIFO + notification pipe, with
+//! a deadline only when something is due, so an idle supervisor never wakes up;
+//! nothing a client writes can make it panic or exit, only the documented commands.
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod machine;
+mod world;
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::stat::{Mode, umask};
+use svkit_core::report::{self, Failure, show};
+use svkit_core::servicedir::{CONTROL, DOWN, EVENT_DIR, LOCK, SUPERVISE_DIR};
+use svkit_core::{Exit, deathtally, event, getopt, lock, process};
+
+use machine::{Input, Machine, Sig};
+use world::Real;
+
+const USAGE: &str = "dir";
+const HELP: &str = "\
+supervise DIR: run DIR/run, restart it when it dies, run DIR/finish after each death.
+Control it with svc, read it with svstat; see docs/supervise.md.
+";
+
+/// Entry point: `supervise DIR`.
+pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let prog = report::prog_name(args.first().map_or(OsStr::new("supervise"), |a| a));
+    let rest = args.get(1..).unwrap_or(&[]);
+    if getopt::wants_help(rest) {
+        print!("{HELP}");
+        return ExitCode::SUCCESS;
+    }
+    let dir = match rest {
+        [d] if !d.is_empty() => d,
+        [dd, d] if dd == "--" && !d.is_empty() => d,
+        _ => return report::die(&prog, USAGE, &Failure::usage()),
+    };
+    match supervise(&prog, dir) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((who, f)) => report::die(&who, USAGE, &f),
+    }
+}
+
+/// The descriptors a running supervisor owns.
+struct Setup {
+    _lock: File,
+    control: File,
+    _control_writer: File,
+    signals: SignalFd,
+}
+
+/// Runs the supervisor until it exits. Errors carry the program name to print,
+/// which names the directory once we are in it (`supervise DIR: fatal: …`).
+fn supervise(prog: &str, dir: &OsStr) -> Result<(), (String, Failure)> {
+    std::env::set_current_dir(dir).map_err(|e| {
+        (
+            prog.to_owned(),
+            Failure::sys(format!("chdir to {}", show(dir)), &e),
+        )
+    })?;
+    let who = format!("{prog} {}", show(dir));
+    let setup = set_up(prog).map_err(|f| (who.clone(), f))?;
+    let mut world = Real::new(who.clone(), dir.to_owned());
+    let normally_down = Path::new(DOWN).exists();
+    let mut m = Machine::start(&mut world, normally_down);
+    run_loop(&mut m, &mut world, &setup).map_err(|f| (who, f))
+}
+
+/// Creates `supervise/` and `event/`, takes the lock, opens the control FIFO,
+/// blocks our signals into a signalfd: s6-supervise's start-up, in its order.
+fn set_up(prog: &str) -> Result<Setup, Failure> {
+    process::sanitize_stdio().map_err(|e| Failure::sys("open /dev/null", &e))?;
+    let old_mask = umask(Mode::empty());
+    let r = (|| {
+        make_dir(EVENT_DIR, true)?;
+        make_dir(SUPERVISE_DIR, false)?;
+        let lock = match lock::take(Path::new(LOCK), 0o644) {
+            Ok(Some(f)) => f,
+            Ok(None) => {
+                return Err(Failure::new(
+                    Exit::Usage,
+                    format!("another instance of {prog} is already running"),
+                ));
+            }
+            Err(e) => return Err(Failure::sys(format!("lock {LOCK}"), &e)),
+        };
+        let (control, writer) = open_control()?;
+        Ok((lock, control, writer))
+    })();
+    umask(old_mask);
+    let (lock, control, writer) = r?;
+
+    let mut mask = SigSet::empty();
+    for s in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGINT,
+    ] {
+        mask.add(s);
+    }
+    mask.thread_block()
+        .map_err(|e| Failure::sys("block signals", &e.into()))?;
+    let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| Failure::sys("create signalfd", &e.into()))?;
+    deathtally::reset(Path::new("."))
+        .map_err(|e| Failure::sys("truncate supervise/death_tally", &e))?;
+    Ok(Setup {
+        _lock: lock,
+        control,
+        _control_writer: writer,
+        signals,
+    })
+}
+
+/// s6's `trymkdir`: create `name` (0700); an existing directory, or a symlink to
+/// one, is fine; a dangling symlink gets its target created. A fifodir that we
+/// create gets mode 03730 and our group.
+fn make_dir(name: &str, fifodir: bool) -> Result<(), Failure> {
+    let created = match std::fs::DirBuilder::new().mode(0o700).create(name) {
+        Ok(()) => true,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            match std::fs::metadata(name) {
+                Ok(m) if m.is_dir() => false,
+                Ok(_) => {
+                    return Err(Failure::new(
+                        Exit::Usage,
+                        format!("{name} exists and is not a directory"),
+                    ));
+                }
+                // A dangling symlink: create what it points to.
+                Err(_) => {
+                    let target = std::fs::read_link(name)
+                        .map_err(|e| Failure::sys(format!("mkdir {name}"), &e))?;
+                    std::fs::DirBuilder::new()
+                        .mode(0o700)
+                        .create(&target)
+                        .map_err(|e| Failure::sys(format!("mkdir {}", show(&target)), &e))?;
+                    true
+                }
+            }
+        }
+        Err(e) => return Err(Failure::sys(format!("mkdir {name}"), &e)),
+    };
+    if created && fifodir {
+        event::claim_fifodir(Path::new(name))
+            .map_err(|e| Failure::sys(format!("set up {name}"), &e))?;
+    }
+    Ok(())
+}
+
+/// The control FIFO, read end plus a writer we keep so the reader never sees EOF.
+fn open_control() -> Result<(File, File), Failure> {
+    match nix::unistd::mkfifo(CONTROL, Mode::from_bits_truncate(0o600)) {
+        Ok(()) | Err(Errno::EEXIST) => {}
+        Err(e) => return Err(Failure::sys(format!("mkfifo {CONTROL}"), &e.into())),
+    }
+    let is_fifo = std::fs::symlink_metadata(CONTROL).is_ok_and(|m| m.file_type().is_fifo());
+    if !is_fifo {
+        return Err(Failure::new(
+            Exit::Usage,
+            format!("{CONTROL} exists and is not a named pipe"),
+        ));
+    }
+    let open = |write: bool| {
+        File::options()
+            .read(!write)
+            .write(write)
+            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+            .open(CONTROL)
+            .map_err(|e| Failure::sys(format!("open {CONTROL}"), &e))
+    };
+    let reader = open(false)?;
+    let writer = open(true)?;
+    Ok((reader, writer))
+}
+
+/// Milliseconds until `deadline`, rounded up, for poll.
+fn poll_timeout(deadline: Option<Instant>) -> PollTimeout {
+    match deadline {
+        None => PollTimeout::NONE,
+        Some(d) => {
+            let left = d.saturating_duration_since(Instant::now());
+            PollTimeout::try_from(left.as_micros().div_ceil(1000)).unwrap_or(PollTimeout::MAX)
+        }
+    }
+}
+
+fn readable(fd: &PollFd<'_>) -> bool {
+    fd.revents().is_some_and(|r| !r.is_empty())
+}
+
+/// The poll loop: readiness first (it was written before any death that follows
+/// it), then signals, then control bytes, then the deadline.
+fn run_loop(m: &mut Machine, w: &mut Real, s: &Setup) -> Result<(), Failure> {
+    let mut buf = [0u8; 512];
+    while !m.done() {
+        let (sig_in, ctl_in, note_in) = {
+            let note: Option<&OwnedFd> = w.notification();
+            let mut fds = [
+                PollFd::new(s.signals.as_fd(), PollFlags::POLLIN),
+                PollFd::new(s.control.as_fd(), PollFlags::POLLIN),
+                PollFd::new(
+                    note.map_or(s.control.as_fd(), AsFd::as_fd),
+                    PollFlags::POLLIN,
+                ),
+            ];
+            let n = if note.is_some() { 3 } else { 2 };
+            match poll(&mut fds[..n], poll_timeout(m.deadline())) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => return Err(Failure::sys("poll", &e.into())),
+            }
+            (
+                readable(&fds[0]),
+                readable(&fds[1]),
+                n == 3 && readable(&fds[2]),
+            )
+        };
+        if note_in && w.read_notification(&mut buf) == Some(true) {
+            m.handle(w, Input::Ready);
+        }
+        if sig_in {
+            handle_signals(m, w, &s.signals);
+        }
+        if ctl_in {
+            handle_control(m, w, &s.control, &mut buf);
+        }
+        if m.deadline().is_some_and(|d| d <= Instant::now()) {
+            m.handle(w, Input::Timeout);
+        }
+    }
+    Ok(())
+}
+
+fn handle_signals(m: &mut Machine, w: &mut Real, sfd: &SignalFd) {
+    while let Ok(Some(info)) = sfd.read_signal() {
+        let input = match Signal::try_from(i32::try_from(info.ssi_signo).unwrap_or(0)) {
+            Ok(Signal::SIGCHLD) => {
+                while let Ok(Some((pid, wstat))) = process::reap() {
+                    m.handle(w, Input::Died { pid, wstat });
+                }
+                continue;
+            }
+            Ok(Signal::SIGTERM) => Sig::Term,
+            Ok(Signal::SIGHUP) => Sig::Hup,
+            Ok(Signal::SIGQUIT) => Sig::Quit,
+            Ok(Signal::SIGINT) => Sig::Int,
+            _ => continue,
+        };
+        m.handle(w, Input::Signal(input));
+    }
+}
+
+/// Reads control bytes until the FIFO is empty; each byte is one command.
+fn handle_control(m: &mut Machine, w: &mut Real, ctl: &File, buf: &mut [u8]) {
+    loop {
+        match nix::unistd::read(ctl, buf) {
+            Ok(0) | Err(Errno::EAGAIN) => return,
+            Ok(n) => {
+                for &c in &buf[..n] {
+                    m.handle(w, Input::Control(c));
+                    if m.done() {
+                        return;
+                    }
+                }
+            }
+            Err(Errno::EINTR) => {}
+            Err(e) => {
+                w.warn_io("read supervise/control", &e.into());
+                return;
+            }
+        }
+    }
+}

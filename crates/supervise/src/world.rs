@@ -1,0 +1,283 @@
+//! The real effects behind [`World`]: files in the service directory (the cwd),
+//! processes, signals, and warnings on stderr.
+//!
+//! Invariants: settings are re-read each time they are needed (as s6 does), so an
+//! edit to `timeout-kill` applies to the next stop without a restart; a failure here
+//! is a warning, never an exit — the supervisor keeps supervising.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, File};
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use svkit_core::config::{self, Setting};
+use svkit_core::report::{self, strerror};
+use svkit_core::servicedir::{
+    DEATH_TALLY, DOWN, DOWN_SIGNAL, EVENT_DIR, FINISH, MAX_DEATH_TALLY, NOTIFICATION_FD, RUN,
+    STATUS, STATUS_NEW, TIMEOUT_FINISH, TIMEOUT_KILL,
+};
+use svkit_core::status::{self, Status, wstat_exitcode};
+use svkit_core::{Tai64n, deathtally, event, process};
+
+use crate::machine::{RetryIn, World};
+
+/// Wait after an `exec` failure of `./run` (missing, not executable…), as s6.
+const RETRY_EXEC: Duration = Duration::from_secs(10);
+/// Wait after a resource failure (fork, pipe, descriptors), as s6.
+const RETRY_RESOURCE: Duration = Duration::from_secs(60);
+
+/// The supervisor's side of the world.
+pub(crate) struct Real {
+    /// `supervise DIR`, the prefix of our messages.
+    who: String,
+    /// The service directory as given: `run`'s and `finish`'s argument.
+    name: OsString,
+    /// Read end of the current run's notification pipe.
+    note: Option<OwnedFd>,
+}
+
+impl Real {
+    pub(crate) fn new(who: String, name: OsString) -> Self {
+        Real {
+            who,
+            name,
+            note: None,
+        }
+    }
+
+    /// The notification pipe to poll, if the current run has one.
+    pub(crate) fn notification(&self) -> Option<&OwnedFd> {
+        self.note.as_ref()
+    }
+
+    /// Reads the notification pipe: `Some(true)` once a newline arrives (the pipe is
+    /// then closed), `Some(false)` if not yet, `None` if it was closed without one.
+    pub(crate) fn read_notification(&mut self, buf: &mut [u8]) -> Option<bool> {
+        let fd = self.note.as_ref()?;
+        match nix::unistd::read(fd.as_fd(), buf) {
+            Ok(n) if n > 0 => {
+                if buf[..n].contains(&b'\n') {
+                    self.note = None;
+                    Some(true)
+                } else {
+                    Some(false)
+                }
+            }
+            Err(Errno::EAGAIN | Errno::EINTR) => Some(false),
+            Ok(_) | Err(_) => {
+                self.note = None;
+                None
+            }
+        }
+    }
+
+    pub(crate) fn warn_io(&self, what: &str, e: &io::Error) {
+        report::warn(&self.who, format_args!("unable to {what}: {}", strerror(e)));
+    }
+
+    fn uint(&self, file: &str) -> Option<u32> {
+        self.setting(file, config::read_uint(Path::new(file)))
+    }
+
+    fn setting<T>(&self, file: &str, s: Setting<T>) -> Option<T> {
+        match s {
+            Setting::Set(v) => Some(v),
+            Setting::Absent => None,
+            Setting::Invalid => {
+                report::warn(&self.who, format_args!("invalid {file}"));
+                None
+            }
+            Setting::Unreadable(e) => {
+                self.warn_io(&format!("read {file}"), &e);
+                None
+            }
+        }
+    }
+
+    fn millis(&self, file: &str, default: u32) -> Option<Duration> {
+        match self.uint(file).unwrap_or(default) {
+            0 => None,
+            ms => Some(Duration::from_millis(u64::from(ms))),
+        }
+    }
+}
+
+fn retry_for(e: &io::Error) -> Duration {
+    match e.raw_os_error() {
+        Some(libc_errno) if is_resource_errno(libc_errno) => RETRY_RESOURCE,
+        _ => RETRY_EXEC,
+    }
+}
+
+fn is_resource_errno(e: i32) -> bool {
+    [Errno::EAGAIN, Errno::ENOMEM, Errno::EMFILE, Errno::ENFILE]
+        .iter()
+        .any(|x| *x as i32 == e)
+}
+
+impl World for Real {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn stamp(&self) -> Tai64n {
+        Tai64n::now()
+    }
+
+    fn write_status(&mut self, st: &Status) {
+        if let Err(e) = status::write_files(Path::new(STATUS_NEW), Path::new(STATUS), st) {
+            self.warn_io(&format!("write {STATUS}"), &e);
+        }
+    }
+
+    fn notify(&mut self, events: &[u8]) {
+        // A missing event/ (removed by hand) only means nobody can listen.
+        if let Err(e) = event::notify(Path::new(EVENT_DIR), events) {
+            if e.kind() != io::ErrorKind::NotFound {
+                self.warn_io("notify event/", &e);
+            }
+        }
+    }
+
+    fn spawn_run(&mut self) -> Result<i32, RetryIn> {
+        let pipe = match self.uint(NOTIFICATION_FD) {
+            None => None,
+            Some(n) => match nix::unistd::pipe2(OFlag::O_CLOEXEC) {
+                Ok((r, w)) => Some((r, w, i32::try_from(n).unwrap_or(i32::MAX))),
+                Err(e) => {
+                    let wait = RETRY_RESOURCE.as_secs();
+                    self.warn_io(
+                        &format!("create a notification pipe - waiting {wait} seconds"),
+                        &e.into(),
+                    );
+                    return Err(RetryIn(RETRY_RESOURCE));
+                }
+            },
+        };
+        let map = pipe.as_ref().map(|(_, w, n)| (w.as_fd(), *n));
+        let run = Path::new(".").join(RUN);
+        match process::spawn_session(&run, OsStr::new(RUN), &[&self.name], map) {
+            Ok(pid) => {
+                self.note = pipe.map(|(r, _, _)| r);
+                Ok(pid)
+            }
+            Err(e) => {
+                let wait = retry_for(&e);
+                report::warn(
+                    &self.who,
+                    format_args!(
+                        "unable to spawn ./run: {} - waiting {} seconds",
+                        strerror(&e),
+                        wait.as_secs()
+                    ),
+                );
+                Err(RetryIn(wait))
+            }
+        }
+    }
+
+    fn spawn_finish(&mut self, wstat: i32, pgid: i32) -> Option<i32> {
+        let code = wstat_exitcode(wstat).map_or(256, u16::from).to_string();
+        let sig = (wstat & 0x7f).to_string();
+        let pgid = pgid.to_string();
+        let args = [
+            OsStr::new(&code),
+            OsStr::new(&sig),
+            self.name.as_os_str(),
+            OsStr::new(&pgid),
+        ];
+        let finish = Path::new(".").join(FINISH);
+        match process::spawn_session(&finish, OsStr::new(FINISH), &args, None) {
+            Ok(pid) => Some(pid),
+            Err(e) => {
+                // No finish script is normal; anything else deserves a word.
+                if e.kind() != io::ErrorKind::NotFound || fs::symlink_metadata(FINISH).is_ok() {
+                    self.warn_io("spawn ./finish", &e);
+                }
+                None
+            }
+        }
+    }
+
+    fn kill(&mut self, pid: i32, sig: i32) {
+        if pid > 0 {
+            let _ = process::kill(pid, sig);
+        }
+    }
+
+    fn killpg(&mut self, pgid: i32, sig: i32) {
+        if pgid > 0 {
+            let _ = process::killpg(pgid, sig);
+        }
+    }
+
+    fn down_signal(&mut self) -> i32 {
+        let s = config::read_signal(Path::new(DOWN_SIGNAL));
+        self.setting(DOWN_SIGNAL, s)
+            .unwrap_or(nix::sys::signal::Signal::SIGTERM as i32)
+    }
+
+    fn timeout_kill(&mut self) -> Option<Duration> {
+        self.millis(TIMEOUT_KILL, 0)
+    }
+
+    fn timeout_finish(&mut self) -> Option<Duration> {
+        self.millis(TIMEOUT_FINISH, 5000)
+    }
+
+    fn record_death(&mut self, when: Tai64n, wstat: u16) {
+        let max = self.uint(MAX_DEATH_TALLY).unwrap_or(deathtally::DEFAULT);
+        if let Err(e) = deathtally::append(Path::new("."), &deathtally::record(when, wstat), max) {
+            self.warn_io(&format!("write {DEATH_TALLY}"), &e);
+        }
+    }
+
+    fn drop_notification(&mut self) {
+        self.note = None;
+    }
+
+    fn set_down_file(&mut self, present: bool) {
+        let r = if present {
+            File::options()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o666)
+                .open(DOWN)
+                .map(drop)
+        } else {
+            match fs::remove_file(DOWN) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                r => r,
+            }
+        };
+        if let Err(e) = r {
+            let what = if present { "touch" } else { "unlink" };
+            self.warn_io(&format!("{what} {DOWN}"), &e);
+        }
+    }
+
+    fn detach_stdio(&mut self) {
+        let r = File::options()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .and_then(|null| {
+                nix::unistd::dup2_stdin(&null)?;
+                nix::unistd::dup2_stdout(&null)?;
+                Ok(())
+            });
+        if let Err(e) = r {
+            self.warn_io("redirect stdin and stdout to /dev/null", &e);
+        }
+    }
+
+    fn warn(&mut self, msg: &str) {
+        report::warn(&self.who, msg);
+    }
+}

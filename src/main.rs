@@ -1,0 +1,109 @@
+//! The svkit multi-call binary: one executable, every tool, chosen by the name it
+//! is called by (`svc`, `s6-svc`, …) or by its first argument (`svkit svc …`).
+//!
+//! Invariant: each name maps to exactly one tool's `main`; the s6 name of a tool is
+//! an alias that behaves identically.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+type ToolMain = fn(Vec<OsString>) -> ExitCode;
+
+/// (plain name, s6 name, entry point, one-line summary)
+const TOOLS: &[(&str, &str, ToolMain, &str)] = &[
+    (
+        "supervise",
+        "s6-supervise",
+        |a| svkit_supervise::main(a),
+        "run and restart one service",
+    ),
+    (
+        "svc",
+        "s6-svc",
+        |a| svkit_svc::main(a),
+        "send commands to a supervised service",
+    ),
+    (
+        "svstat",
+        "s6-svstat",
+        |a| svkit_svstat::main(a),
+        "print a supervised service's status",
+    ),
+    (
+        "svok",
+        "s6-svok",
+        |a| svkit_svok::main(a),
+        "exit 0 if a service is supervised",
+    ),
+    (
+        "svwait",
+        "s6-svwait",
+        |a| svkit_svwait::main(a),
+        "wait for services to go up or down",
+    ),
+];
+
+fn find(name: &str) -> Option<ToolMain> {
+    TOOLS
+        .iter()
+        .find(|(plain, s6, _, _)| *plain == name || *s6 == name)
+        .map(|&(_, _, f, _)| f)
+}
+
+fn usage() -> String {
+    let mut s = String::from(
+        "svkit: s6-compatible process supervision\n\
+         usage: svkit TOOL [ARGS...] | svkit --list | svkit --help\n\
+         or call a tool by name through a link: svc -u /run/service/app\n\ntools:\n",
+    );
+    for (plain, s6, _, what) in TOOLS {
+        s.push_str(&format!("  {plain:<10} {s6:<14} {what}\n"));
+    }
+    s
+}
+
+fn main() -> ExitCode {
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    let argv0 = args.first().cloned().unwrap_or_default();
+    let name = Path::new(&argv0)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if let Some(tool) = find(&name) {
+        return tool(args);
+    }
+    // Called as `svkit` (or any unknown name): the first argument names the tool.
+    let Some(first) = args.get(1).map(|a| a.to_string_lossy().into_owned()) else {
+        eprint!("{}", usage());
+        return ExitCode::from(100);
+    };
+    match first.as_str() {
+        "--list" => {
+            let mut out = std::io::stdout().lock();
+            for (plain, s6, _, _) in TOOLS {
+                let _ = writeln!(out, "{plain}\n{s6}");
+            }
+            ExitCode::SUCCESS
+        }
+        "--help" | "-h" => {
+            print!("{}", usage());
+            ExitCode::SUCCESS
+        }
+        "--version" => {
+            println!("svkit {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        tool => match find(tool) {
+            Some(f) => {
+                args.remove(0);
+                f(args)
+            }
+            None => {
+                eprintln!("svkit: fatal: unknown tool: {tool} (svkit --list shows them)");
+                ExitCode::from(100)
+            }
+        },
+    }
+}
