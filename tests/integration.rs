@@ -1,1 +1,22 @@
+//! svkit's integration tests: real processes, FIFOs and signals, with Debian's s6
+//! as the compatibility oracle. One binary (`[[test]] integration`), one module per
+//! area, the harness in `util`.
 
+#![allow(unreachable_pub)]
+
+mod util;
+
+#[path = "integration/bad_input.rs"]
+mod bad_input;
+#[path = "integration/interop.rs"]
+mod interop;
+#[path = "integration/multicall.rs"]
+mod multicall;
+#[path = "integration/supervise.rs"]
+mod supervise;
+#[path = "integration/svc.rs"]
+mod svc;
+#[path = "integration/svstat.rs"]
+mod svstat;
+#[path = "integration/svwait.rs"]
+mod svwait;
