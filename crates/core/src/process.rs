@@ -52,11 +52,6 @@ pub fn reap() -> io::Result<Option<(i32, i32)>> {
     sys::reap_one()
 }
 
-/// Waits for one child; returns its raw wait status.
-pub fn wait(pid: i32) -> io::Result<i32> {
-    sys::wait_pid(pid)
-}
-
 /// Sends `sig` to process `pid` (raw numbers, so real-time signals work too).
 pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
     sys::kill(pid, sig)

@@ -75,11 +75,6 @@ pub fn warn(prog: &str, msg: impl fmt::Display) {
     emit(&format!("{prog}: warning: {msg}\n"));
 }
 
-/// `prog: info: msg`
-pub fn info(prog: &str, msg: impl fmt::Display) {
-    emit(&format!("{prog}: info: {msg}\n"));
-}
-
 /// Prints a failure (`prog: fatal: …`, or `prog: usage: <usage>` for usage errors
 /// without a message) and returns its exit code.
 pub fn die(prog: &str, usage: &str, f: &Failure) -> std::process::ExitCode {

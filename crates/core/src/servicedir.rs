@@ -4,8 +4,6 @@
 //! to the service directory; `supervise` chdirs there and uses them as they are,
 //! client tools join them onto the directory they were given.
 
-use std::path::{Path, PathBuf};
-
 /// The supervisor's private directory.
 pub const SUPERVISE_DIR: &str = "supervise";
 /// fcntl-locked while a supervisor runs.
@@ -39,9 +37,3 @@ pub const TIMEOUT_FINISH: &str = "timeout-finish";
 pub const MAX_DEATH_TALLY: &str = "max-death-tally";
 /// Signal that stops the service (default SIGTERM).
 pub const DOWN_SIGNAL: &str = "down-signal";
-
-/// `dir/name`.
-#[must_use]
-pub fn join(dir: &Path, name: &str) -> PathBuf {
-    dir.join(name)
-}

@@ -48,19 +48,6 @@ pub(crate) fn reap_one() -> io::Result<Option<(i32, i32)>> {
     Ok((pid > 0).then_some((pid, status)))
 }
 
-/// `waitpid(pid, 0)`: blocks until that child terminates; returns its raw status.
-pub(crate) fn wait_pid(pid: i32) -> io::Result<i32> {
-    let mut status: libc::c_int = 0;
-    loop {
-        // SAFETY: `status` is a valid, writable c_int for the duration of the call.
-        match syscall!(unsafe { libc::waitpid(pid, &raw mut status, 0) }) {
-            Ok(_) => return Ok(status),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 /// `kill(2)`. A negative `pid` addresses a process group.
 pub(crate) fn kill(pid: i32, sig: i32) -> io::Result<()> {
     // SAFETY: plain FFI call; kill has no memory-safety preconditions.

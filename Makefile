@@ -1,0 +1,45 @@
+# svkit — a thin front end over cargo and tools/*.sh.
+#
+#   make            build the release binary (target/release/svkit)
+#   make demo       run a supervised demo service and drive it with svkit's tools
+#   make test       every check and test: fmt, clippy, unit and integration tests
+#   make install DESTDIR=<dir>   lay out <dir>/command/... and <dir>/usr/bin/...
+#   make clean
+
+CARGO  ?= cargo
+BIN    := target/release/svkit
+
+.PHONY: all build demo test lint unit install clean
+
+all: build
+
+build:
+	$(CARGO) build --release --locked
+
+$(BIN): build
+
+demo: build
+	sh tools/demo.sh $(BIN)
+
+lint:
+	sh tools/lint.sh
+
+# nextest runs each test in its own process (no fork from a multi-threaded test
+# binary, so no ETXTBSY on freshly written run scripts); cargo test also passes.
+unit:
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	  $(CARGO) nextest run --workspace --locked --no-fail-fast; \
+	else \
+	  $(CARGO) test --workspace --locked; \
+	fi
+
+test: lint unit
+
+install: build
+	@if [ -z "$(DESTDIR)" ]; then \
+	  echo "make install needs DESTDIR=<dir> (DESTDIR=/ installs into the root)" >&2; exit 100; \
+	fi
+	sh tools/install.sh $(BIN) $(DESTDIR)
+
+clean:
+	$(CARGO) clean
