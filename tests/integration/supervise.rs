@@ -301,20 +301,25 @@ fn x_makes_supervise_exit_once_the_service_is_down() {
 fn events_come_in_s6_order() {
     let mut sb = Sandbox::new();
     sb.service("a").run("exec sleep 1000").finish("exit 125");
-    sb.supervise("a");
     let a = sb.join("a");
-    wait_for(&a, Goal::UP);
+    // Listeners may subscribe before the supervisor exists (they create event/).
     let mut sub = svkit_core::event::Subscription::new(&a).unwrap();
-    sb.svkit("svc").args(["-k", "a"]).assert().success();
     let mut got = Vec::new();
-    poll_until("events d, O, D", || {
-        let mut buf = [0u8; 16];
-        let n = sub.read(&mut buf).unwrap();
-        got.extend_from_slice(&buf[..n]);
-        got.len() >= 3
-    });
+    let mut read_until = |sub: &mut svkit_core::event::Subscription, n: usize| {
+        poll_until("events", || {
+            let mut buf = [0u8; 16];
+            let k = sub.read(&mut buf).unwrap();
+            got.extend_from_slice(&buf[..k]);
+            got.len() >= n
+        });
+        got.clone()
+    };
+    sb.supervise("a");
+    assert_eq!(read_until(&mut sub, 2), b"su");
+    sb.svkit("svc").args(["-k", "a"]).assert().success();
     assert_eq!(
-        got, b"dOD",
+        read_until(&mut sub, 5),
+        b"sudOD",
         "finish exit 125: permanent failure before down-and-ready"
     );
     assert!(!read_status(&a).wantup);

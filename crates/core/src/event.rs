@@ -7,6 +7,7 @@
 //! subscribes **before** it reads `supervise/status`, and a supervisor writes the
 //! status **before** it notifies, so no transition can fall between the two.
 
+use std::collections::VecDeque;
 use std::ffi::CStr;
 use std::fs::{self, DirBuilder, File};
 use std::io::{self, Read};
@@ -268,11 +269,36 @@ struct Watched {
     /// False when waiting for readiness is pointless (no `notification-fd`):
     /// then "up" is enough for an up-and-ready goal, as s6-svc's `-wU` downgrade does.
     notifies: bool,
+    /// Events read but not applied yet. A wait stops at the event that meets its
+    /// goal; the events after it stay here for the next wait (`svc -wr` reading
+    /// `dDu` at once must not lose the `u`).
+    pending: VecDeque<u8>,
 }
 
 impl Watched {
     fn meets(&self, goal: Goal) -> bool {
         self.up == goal.up && (!goal.ready || self.ready || (goal.up && !self.notifies))
+    }
+
+    /// Applies one event; returns whether it is a failure for `goal`. A failed
+    /// service counts as having reached the goal, as in s6.
+    fn apply(&mut self, ev: u8, goal: Goal) -> bool {
+        match ev {
+            byte::DOWN => (self.up, self.ready) = (false, false),
+            byte::DOWN_READY => (self.up, self.ready) = (false, true),
+            byte::UP => (self.up, self.ready) = (true, false),
+            byte::READY => (self.up, self.ready) = (true, true),
+            byte::PERMANENT if goal.up => {
+                (self.up, self.ready) = (goal.up, goal.ready);
+                return true;
+            }
+            byte::EXIT if !self.meets(goal) => {
+                (self.up, self.ready) = (goal.up, goal.ready);
+                return true;
+            }
+            _ => {}
+        }
+        false
     }
 }
 
@@ -329,6 +355,7 @@ impl Watch {
                 up: st.is_up(),
                 ready: st.ready,
                 notifies: true,
+                pending: VecDeque::new(),
             });
         }
         Ok(Watch { services })
@@ -362,7 +389,17 @@ impl Watch {
     ) -> Result<u32, WaitError> {
         let mut failures = 0;
         let mut buf = [0u8; 256];
-        while !self.got(goal, any) {
+        loop {
+            if self.got(goal, any) {
+                return Ok(failures);
+            }
+            // Apply what was already read, one event at a time, before reading more.
+            if let Some(s) = self.services.iter_mut().find(|s| !s.pending.is_empty()) {
+                if let Some(ev) = s.pending.pop_front() {
+                    failures += u32::from(s.apply(ev, goal));
+                }
+                continue;
+            }
             let timeout = match deadline {
                 None => PollTimeout::NONE,
                 Some(d) => {
@@ -375,7 +412,7 @@ impl Watch {
                     PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
                 }
             };
-            let ready: Vec<bool> = {
+            let readable: Vec<bool> = {
                 let mut fds: Vec<PollFd<'_>> = self
                     .services
                     .iter()
@@ -389,38 +426,13 @@ impl Watch {
                     .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
                     .collect()
             };
-            for (i, readable) in ready.into_iter().enumerate() {
-                if !readable {
-                    continue;
-                }
-                let n = self.services[i]
-                    .sub
-                    .read(&mut buf)
-                    .map_err(WaitError::Sys)?;
-                for &ev in &buf[..n] {
-                    let s = &mut self.services[i];
-                    match ev {
-                        byte::DOWN => (s.up, s.ready) = (false, false),
-                        byte::DOWN_READY => (s.up, s.ready) = (false, true),
-                        byte::UP => (s.up, s.ready) = (true, false),
-                        byte::READY => (s.up, s.ready) = (true, true),
-                        byte::PERMANENT if goal.up => {
-                            (s.up, s.ready) = (goal.up, goal.ready);
-                            failures += 1;
-                        }
-                        byte::EXIT if !s.meets(goal) => {
-                            (s.up, s.ready) = (goal.up, goal.ready);
-                            failures += 1;
-                        }
-                        _ => {}
-                    }
-                    if self.got(goal, any) {
-                        return Ok(failures);
-                    }
+            for (s, readable) in self.services.iter_mut().zip(readable) {
+                if readable {
+                    let n = s.sub.read(&mut buf).map_err(WaitError::Sys)?;
+                    s.pending.extend(&buf[..n]);
                 }
             }
         }
-        Ok(failures)
     }
 }
 
@@ -482,6 +494,43 @@ mod tests {
     }
 
     #[test]
+    fn events_after_the_goal_are_kept_for_the_next_wait() {
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir(d.path().join("supervise")).unwrap();
+        let up = Status {
+            pid: 7,
+            wantup: true,
+            ..Status::default()
+        };
+        status::write(d.path(), &up).unwrap();
+        let mut w = Watch::new(&[d.path()]).unwrap();
+        // A restart as one burst: down, finished, up again.
+        notify(&d.path().join(EVENT_DIR), b"dDu").unwrap();
+        let soon = Some(Instant::now() + std::time::Duration::from_secs(5));
+        assert_eq!(w.wait(Goal::DOWN_READY, false, soon).unwrap(), 0);
+        assert_eq!(w.wait(Goal::UP, false, soon).unwrap(), 0, "the u was kept");
+        let now = Some(Instant::now());
+        assert!(matches!(
+            w.wait(Goal::DOWN, false, now),
+            Err(WaitError::Timeout)
+        ));
+    }
+
+    #[test]
+    fn permanent_failure_and_supervisor_exit_are_counted() {
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir(d.path().join("supervise")).unwrap();
+        status::write(d.path(), &Status::default()).unwrap();
+        let mut w = Watch::new(&[d.path()]).unwrap();
+        notify(&d.path().join(EVENT_DIR), b"udOD").unwrap();
+        let soon = Some(Instant::now() + std::time::Duration::from_secs(5));
+        assert_eq!(w.wait(Goal::READY, false, soon).unwrap(), 1);
+        let mut w = Watch::new(&[d.path()]).unwrap();
+        notify(&d.path().join(EVENT_DIR), b"x").unwrap();
+        assert_eq!(w.wait(Goal::UP, false, soon).unwrap(), 1);
+    }
+
+    #[test]
     fn meets_follows_s6_svwait() {
         let d = tempfile::tempdir().unwrap();
         let mut w = Watched {
@@ -489,6 +538,7 @@ mod tests {
             up: true,
             ready: false,
             notifies: true,
+            pending: VecDeque::new(),
         };
         assert!(w.meets(Goal::UP));
         assert!(!w.meets(Goal::READY));
