@@ -245,3 +245,37 @@ fn svkit_status_file_decodes_identically_under_s6() {
         format!("{} {} {} true true\n[0]", st.stamp, st.readystamp, st.pid)
     );
 }
+
+/// A real s6-svwait -U that is already waiting is woken by readiness.
+#[test]
+fn readiness_wakes_a_waiting_s6_svwait() {
+    let mut sb = Sandbox::new();
+    sb.service("a")
+        .run("read x < ../gate\necho >&3\nexec sleep 1000")
+        .file("notification-fd", "3");
+    nix::unistd::mkfifo(
+        &sb.join("gate"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    sb.supervise("a");
+    let a = sb.join("a");
+    wait_for(&a, Goal::UP);
+    let waiter = std::process::Command::new(s6_bin("s6-svwait"))
+        .args(["-U", "-t", "10000", "a"])
+        .current_dir(sb.path())
+        .spawn()
+        .unwrap();
+    poll_until("s6-svwait's subscription", || {
+        fs::read_dir(a.join("event")).unwrap().count() == 1
+    });
+    assert!(!read_status(&a).ready);
+    fs::write(sb.join("gate"), "go\n").unwrap();
+    let out = waiter.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    sb.s6("s6-svstat")
+        .args(["-o", "up,ready", "a"])
+        .assert()
+        .success()
+        .stdout("true true\n");
+}

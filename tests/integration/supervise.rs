@@ -324,3 +324,46 @@ fn events_come_in_s6_order() {
     );
     assert!(!read_status(&a).wantup);
 }
+
+#[test]
+fn sigquit_exits_at_once_and_leaves_the_service_running() {
+    let mut sb = Sandbox::new();
+    sb.service("a").run("exec sleep 1000");
+    let sup = sb.supervise("a");
+    let a = sb.join("a");
+    wait_for(&a, Goal::UP);
+    let pid = read_status(&a).pid;
+    let mut sub = svkit_core::event::Subscription::new(&a).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(sup as i32),
+        nix::sys::signal::Signal::SIGQUIT,
+    )
+    .unwrap();
+    assert_eq!(sb.wait_exit(sup), Some(0));
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "service untouched"
+    );
+    // The last thing a supervisor says is x.
+    let mut buf = [0u8; 8];
+    let n = sub.read(&mut buf).unwrap();
+    assert_eq!(buf[..n].last(), Some(&b'x'), "{:?}", &buf[..n]);
+    sb.svkit("svok").arg("a").assert().code(1);
+}
+
+#[test]
+fn sighup_exits_once_the_service_is_down() {
+    let mut sb = Sandbox::new();
+    sb.service("a").run("exec sleep 1000");
+    let sup = sb.supervise("a");
+    let a = sb.join("a");
+    wait_for(&a, Goal::UP);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(sup as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    // Like x: the service keeps running until it is stopped; then supervise exits.
+    sb.svkit("svc").args(["-wd", "-d", "a"]).assert().success();
+    assert_eq!(sb.wait_exit(sup), Some(0));
+}
