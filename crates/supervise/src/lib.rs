@@ -177,7 +177,7 @@ fn open_control() -> Result<(File, File), Failure> {
         Ok(()) | Err(Errno::EEXIST) => {}
         Err(e) => return Err(Failure::sys(format!("mkfifo {CONTROL}"), &e.into())),
     }
-    let is_fifo = std::fs::symlink_metadata(CONTROL).is_ok_and(|m| m.file_type().is_fifo());
+    let is_fifo = std::fs::metadata(CONTROL).is_ok_and(|m| m.file_type().is_fifo());
     if !is_fifo {
         return Err(Failure::new(
             Exit::Usage,

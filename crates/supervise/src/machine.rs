@@ -10,6 +10,7 @@
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
+use svkit_core::Exit;
 use svkit_core::event::byte;
 use svkit_core::status::{Status, wstat_exitcode};
 use svkit_core::tai64n::Tai64n;
@@ -304,7 +305,7 @@ impl Machine {
     }
 
     fn finish_died(&mut self, w: &mut impl World, wstat: i32) {
-        if wstat_exitcode(wstat) == Some(125) {
+        if wstat_exitcode(wstat) == Some(Exit::Permanent.code()) {
             self.st.wantup = false;
             self.down_and_ready(w, &[byte::PERMANENT, byte::DOWN_READY]);
         } else {

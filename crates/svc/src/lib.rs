@@ -184,9 +184,12 @@ fn run(prog: &str, o: &Opts) -> Result<ExitCode, Failure> {
             }
         }
     }
-    let sent = send_all(prog, o)?;
-    if sent != Exit::Ok {
-        return Ok(sent.into());
+    // Without command letters s6-svc execs s6-svwait, which does not probe the FIFO.
+    if !o.cmds.is_empty() {
+        let sent = send_all(prog, o)?;
+        if sent != Exit::Ok {
+            return Ok(sent.into());
+        }
     }
     let deadline =
         (o.timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(u64::from(o.timeout_ms)));

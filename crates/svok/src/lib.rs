@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use svkit_core::Exit;
-use svkit_core::getopt;
+use svkit_core::getopt::{self, Getopt};
 use svkit_core::lock;
 use svkit_core::report::{self, Failure, show};
 use svkit_core::servicedir::LOCK;
@@ -29,10 +29,12 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         print!("{HELP}");
         return ExitCode::SUCCESS;
     }
-    let dir = match rest {
-        [d] => d,
-        [dd, d] if dd == "--" => d,
-        _ => return report::die(&prog, USAGE, &Failure::usage()),
+    let mut opts = Getopt::new(rest, "");
+    if opts.next().is_some() {
+        return report::die(&prog, USAGE, &Failure::usage());
+    }
+    let [dir] = opts.rest() else {
+        return report::die(&prog, USAGE, &Failure::usage());
     };
     match lock::is_locked(&Path::new(dir).join(LOCK)) {
         Ok(true) => ExitCode::SUCCESS,

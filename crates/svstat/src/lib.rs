@@ -112,8 +112,15 @@ fn field_named(token: &[u8]) -> Result<Field, Failure> {
 }
 
 fn parse(args: &[OsString]) -> Result<Opts, Failure> {
-    let json = args.iter().any(|a| a == "--json");
-    let args: Vec<OsString> = args.iter().filter(|a| *a != "--json").cloned().collect();
+    // --json is svkit's own option: recognised anywhere before a `--`.
+    let end = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    let json = args[..end].iter().any(|a| a == "--json");
+    let args: Vec<OsString> = args[..end]
+        .iter()
+        .filter(|a| *a != "--json")
+        .chain(&args[end..])
+        .cloned()
+        .collect();
     let mut o = Opts {
         fields: Vec::new(),
         numeric: false,
@@ -410,6 +417,13 @@ mod tests {
         let o = p(&["-p", "-o", "up", "-n", "--json", "x"]).unwrap();
         assert_eq!(o.fields, [Field::Pid, Field::Up]);
         assert!(o.numeric && o.json);
+    }
+
+    #[test]
+    fn json_after_double_dash_is_a_directory() {
+        let o = p(&["--", "--json"]).unwrap();
+        assert!(!o.json);
+        assert_eq!(o.dirs, [PathBuf::from("--json")]);
     }
 
     #[test]

@@ -21,7 +21,8 @@ svwait [ -U | -u | -d | -D | -r | -R ] [ -a | -o ] [ -t ms ] DIR...
 Wait until the services are: -u up (default), -U up and ready, -d down,
 -D down and finished, -r down then up, -R down then up and ready.
 -a all of them (default), -o one of them; -t ms gives up after ms (exit 99).
-Exits with the number of services that failed permanently. See docs/svwait.md.
+Exits with the number of services that failed permanently (finish exited 125)
+or whose supervisor exited while waited for. See docs/svwait.md.
 ";
 
 #[derive(Debug, PartialEq, Eq)]
