@@ -98,9 +98,7 @@ fn missing_non_executable_or_directory_run_is_a_warning() {
 fn garbage_on_the_control_fifo_changes_nothing() {
     let mut sb = Sandbox::new();
     sb.service("a").run("exec sleep 1000");
-    sb.supervise("a");
-    let a = sb.join("a");
-    wait_for(&a, Goal::UP);
+    let a = sb.start("a", Goal::UP);
     let before = read_status(&a);
     // Every byte that is not a command, plus pseudo-random noise, in big writes.
     let commands = b"abqhkti12pcyroduDUxOQ";
@@ -137,9 +135,7 @@ fn unparsable_settings_warn_and_use_defaults() {
         .file("notification-fd", "three\n")
         .file("timeout-kill", " 100")
         .file("max-death-tally", "-1");
-    sb.supervise("a");
-    let a = sb.join("a");
-    wait_for(&a, Goal::UP);
+    let a = sb.start("a", Goal::UP);
     sb.svkit("svc").args(["-wD", "-d", "a"]).assert().success();
     let log = sb.log("a");
     for w in [

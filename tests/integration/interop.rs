@@ -258,9 +258,7 @@ fn readiness_wakes_a_waiting_s6_svwait() {
         nix::sys::stat::Mode::from_bits_truncate(0o600),
     )
     .unwrap();
-    sb.supervise("a");
-    let a = sb.join("a");
-    wait_for(&a, Goal::UP);
+    let a = sb.start("a", Goal::UP);
     let waiter = std::process::Command::new(s6_bin("s6-svwait"))
         .args(["-U", "-t", "10000", "a"])
         .current_dir(sb.path())

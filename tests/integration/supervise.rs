@@ -73,9 +73,7 @@ fn supervise_directory_has_s6_modes() {
 fn restarts_run_when_it_dies() {
     let mut sb = Sandbox::new();
     sb.service("a").run("echo $$ >> ../pids\nexec sleep 1000");
-    sb.supervise("a");
-    let a = sb.join("a");
-    wait_for(&a, Goal::UP);
+    let a = sb.start("a", Goal::UP);
     let first = read_status(&a).pid;
     let mut w = watch(&a);
     sb.svkit("svc").args(["-k", "a"]).assert().success();
@@ -93,9 +91,7 @@ fn finish_gets_256_and_signal_after_svc_d() {
     sb.service("a")
         .run("exec sleep 1000")
         .finish(r#"echo "$@" > ../finish-args"#);
-    sb.supervise("a");
-    let a = sb.join("a");
-    wait_for(&a, Goal::UP);
+    let a = sb.start("a", Goal::UP);
     let pid = read_status(&a).pid;
     let mut w = watch(&a);
     sb.svkit("svc").args(["-d", "a"]).assert().success();
@@ -118,9 +114,7 @@ fn finish_gets_exit_code_and_zero() {
         nix::sys::stat::Mode::from_bits_truncate(0o600),
     )
     .unwrap();
-    sb.supervise("a");
-    let a = sb.join("a");
-    wait_for(&a, Goal::DOWN);
+    let a = sb.start("a", Goal::DOWN);
     let mut w = watch(&a);
     sb.svkit("svc").args(["-o", "a"]).assert().success();
     wait_on(&mut w, Goal::UP);
@@ -141,9 +135,7 @@ fn hanging_finish_is_killed_after_timeout_finish() {
         .run("exec sleep 1000")
         .finish("echo $$ > ../finish-pid\nexec sleep 1000")
         .file("timeout-finish", "100\n");
-    sb.supervise("a");
-    let a = sb.join("a");
-    wait_for(&a, Goal::UP);
+    let a = sb.start("a", Goal::UP);
     let mut w = watch(&a);
     sb.svkit("svc").args(["-d", "a"]).assert().success();
     wait_on(&mut w, Goal::DOWN);
@@ -164,9 +156,7 @@ fn timeout_kill_kills_a_service_that_ignores_term() {
     sb.service("a")
         .run("trap '' TERM\nexec sleep 1000")
         .file("timeout-kill", "100");
-    sb.supervise("a");
-    let a = sb.join("a");
-    wait_for(&a, Goal::UP);
+    let a = sb.start("a", Goal::UP);
     let mut w = watch(&a);
     sb.svkit("svc").args(["-d", "a"]).assert().success();
     wait_on(&mut w, Goal::DOWN_READY);
@@ -180,9 +170,7 @@ fn down_signal_is_used_to_stop() {
         .run("exec sleep 1000")
         .finish(r#"echo "$1 $2" > ../finish-args"#)
         .file("down-signal", "SIGHUP\n");
-    sb.supervise("a");
-    let a = sb.join("a");
-    wait_for(&a, Goal::UP);
+    let a = sb.start("a", Goal::UP);
     let mut w = watch(&a);
     sb.svkit("svc").args(["-d", "a"]).assert().success();
     wait_on(&mut w, Goal::DOWN_READY);
@@ -198,9 +186,7 @@ fn down_file_means_not_started() {
     sb.service("a")
         .run("touch ../started; exec sleep 1000")
         .down();
-    sb.supervise("a");
-    let a = sb.join("a");
-    wait_for(&a, Goal::DOWN_READY);
+    let a = sb.start("a", Goal::DOWN_READY);
     let st = read_status(&a);
     assert!(!st.wantup && st.pid == 0);
     assert!(!sb.join("started").exists());
@@ -219,9 +205,7 @@ fn readiness_through_notification_fd() {
         nix::sys::stat::Mode::from_bits_truncate(0o600),
     )
     .unwrap();
-    sb.supervise("a");
-    let a = sb.join("a");
-    wait_for(&a, Goal::UP);
+    let a = sb.start("a", Goal::UP);
     assert!(!read_status(&a).ready, "not ready before the newline");
     let mut w = watch(&a);
     fs::write(sb.join("gate"), "go\n").unwrap();
@@ -236,9 +220,7 @@ fn death_tally_keeps_max_death_tally_records_readable_by_s6_svdt() {
     sb.service("a")
         .run("echo x >> ../starts\nexec sleep 1000")
         .file("max-death-tally", "2\n");
-    sb.supervise("a");
-    let a = sb.join("a");
-    wait_for(&a, Goal::UP);
+    let a = sb.start("a", Goal::UP);
     for _ in 0..3 {
         let mut w = watch(&a);
         sb.svkit("svc").args(["-k", "a"]).assert().success();
@@ -269,11 +251,7 @@ fn sigterm_stops_the_service_and_exits_after_finish() {
     let sup = sb.supervise("a");
     let a = sb.join("a");
     wait_for(&a, Goal::UP);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(sup as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
+    signal(sup, nix::sys::signal::Signal::SIGTERM);
     assert_eq!(sb.wait_exit(sup), Some(0));
     assert_eq!(
         fs::read_to_string(sb.join("finished")).unwrap(),
@@ -334,11 +312,7 @@ fn sigquit_exits_at_once_and_leaves_the_service_running() {
     wait_for(&a, Goal::UP);
     let pid = read_status(&a).pid;
     let mut sub = svkit_core::event::Subscription::new(&a).unwrap();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(sup as i32),
-        nix::sys::signal::Signal::SIGQUIT,
-    )
-    .unwrap();
+    signal(sup, nix::sys::signal::Signal::SIGQUIT);
     assert_eq!(sb.wait_exit(sup), Some(0));
     assert!(
         std::path::Path::new(&format!("/proc/{pid}")).exists(),
@@ -358,11 +332,7 @@ fn sighup_exits_once_the_service_is_down() {
     let sup = sb.supervise("a");
     let a = sb.join("a");
     wait_for(&a, Goal::UP);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(sup as i32),
-        nix::sys::signal::Signal::SIGHUP,
-    )
-    .unwrap();
+    signal(sup, nix::sys::signal::Signal::SIGHUP);
     // Like x: the service keeps running until it is stopped; then supervise exits.
     sb.svkit("svc").args(["-wd", "-d", "a"]).assert().success();
     assert_eq!(sb.wait_exit(sup), Some(0));

@@ -117,9 +117,7 @@ fn wait_options_on_a_ready_service() {
     sb.service("a")
         .run("echo >&3\nexec sleep 1000")
         .file("notification-fd", "3");
-    sb.supervise("a");
-    let a = sb.join("a");
-    wait_for(&a, Goal::READY);
+    let a = sb.start("a", Goal::READY);
     sb.svkit("svc").args(["-wD", "-d", "a"]).assert().success();
     assert_eq!(read_status(&a).pid, 0);
     sb.svkit("svc").args(["-wU", "-u", "a"]).assert().success();

@@ -48,7 +48,7 @@ pub fn poll_until(what: &str, mut cond: impl FnMut() -> bool) {
     let end = Instant::now() + DEADLINE;
     while !cond() {
         assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(10)); // poll_until's step: the only sleep
     }
 }
 
@@ -216,6 +216,24 @@ impl Sandbox {
         self.spawn(c, &format!("{name}.log"))
     }
 
+    /// svkit's `supervise NAME`, then waits until the service reaches `goal`; the
+    /// service directory's path.
+    #[track_caller]
+    pub fn start(&mut self, name: &str, goal: Goal) -> PathBuf {
+        self.supervise(name);
+        let dir = self.join(name);
+        wait_for(&dir, goal);
+        dir
+    }
+
+    /// A FIFO `name` in the sandbox: a gate a run script can block on (`read x < ../gate`)
+    /// until the test writes a line to it.
+    pub fn fifo(&self, name: &str) -> PathBuf {
+        let p = self.join(name);
+        nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        p
+    }
+
     /// Real `s6-supervise NAME`; stderr in `NAME.log`.
     pub fn s6_supervise(&mut self, name: &str) -> u32 {
         let mut c = Command::new(s6_bin("s6-supervise"));
@@ -294,6 +312,12 @@ impl Drop for Sandbox {
             let _ = c.wait();
         }
     }
+}
+
+/// Sends `sig` to a process we started.
+pub fn signal(pid: u32, sig: nix::sys::signal::Signal) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap());
+    nix::sys::signal::kill(pid, sig).unwrap();
 }
 
 /// The output of a finished command as text.

@@ -464,6 +464,3 @@ fn letter_signal(c: u8) -> i32 {
     };
     sig as i32
 }
-
-#[cfg(test)]
-mod tests;

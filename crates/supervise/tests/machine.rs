@@ -1,4 +1,4 @@
-//! Table-style tests of the state machine with a recording world and a fake clock:
+//! Tests of supervise's state machine (crate-level, through its public API) with a recording world and a fake clock:
 //! the restart rule, timeouts and every control byte, without real time passing.
 
 use std::time::{Duration, Instant};
@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use svkit_core::Status;
 use svkit_core::tai64n::Tai64n;
 
-use super::*;
+use svkit_supervise::machine::{
+    Input, KILL_AGAIN, MIN_START_GAP, Machine, RetryIn, Sig, State, World,
+};
 
 const TERM: i32 = 15;
 const KILL: i32 = 9;
