@@ -43,6 +43,18 @@ const TOOLS: &[(&str, &str, ToolMain, &str)] = &[
         |a| svkit_svwait::main(a),
         "wait for services to go up or down",
     ),
+    (
+        "svscan",
+        "s6-svscan",
+        |a| svkit_svscan::main(a),
+        "supervise every service of a scan directory",
+    ),
+    (
+        "svscanctl",
+        "s6-svscanctl",
+        |a| svkit_svscanctl::main(a),
+        "send commands to a scanner",
+    ),
 ];
 
 fn find(name: &str) -> Option<ToolMain> {

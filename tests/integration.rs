@@ -16,6 +16,8 @@ mod multicall;
 mod supervise;
 #[path = "integration/svc.rs"]
 mod svc;
+#[path = "integration/svscan.rs"]
+mod svscan;
 #[path = "integration/svstat.rs"]
 mod svstat;
 #[path = "integration/svwait.rs"]

@@ -44,8 +44,15 @@ pub fn s6_bin(name: &str) -> PathBuf {
 /// Waits until `cond` holds, checking every 10 ms; fails the test after [`DEADLINE`].
 /// The one place in the tests that sleeps.
 #[track_caller]
-pub fn poll_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + DEADLINE;
+pub fn poll_until(what: &str, cond: impl FnMut() -> bool) {
+    poll_until_within(DEADLINE, what, cond);
+}
+
+/// [`poll_until`] with another bound, for the few tests whose work is big by
+/// design (10,000 services).
+#[track_caller]
+pub fn poll_until_within(bound: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + bound;
     while !cond() {
         assert!(Instant::now() < end, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(10)); // poll_until's step: the only sleep
@@ -232,6 +239,26 @@ impl Sandbox {
         let p = self.join(name);
         nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
         p
+    }
+
+    /// svkit's `svscan DIR` (relative to the sandbox); stdout and stderr in `svscan.log`.
+    pub fn svscan(&mut self, dir: &str) -> u32 {
+        let mut c = Command::new(svkit_bin());
+        c.arg0("svscan").arg(dir);
+        self.spawn(c, "svscan.log")
+    }
+
+    /// The pid of the supervisor holding `dir`'s lock, once there is one.
+    #[track_caller]
+    pub fn supervisor_of(&self, dir: &Path) -> i32 {
+        let mut pid = None;
+        poll_until(&format!("a supervisor on {}", dir.display()), || {
+            pid = svkit_core::lock::holder(&dir.join("supervise/lock"))
+                .ok()
+                .flatten();
+            pid.is_some()
+        });
+        pid.unwrap()
     }
 
     /// Real `s6-supervise NAME`; stderr in `NAME.log`.

@@ -41,18 +41,24 @@ pub fn take(path: &Path, mode: u32) -> io::Result<Option<File>> {
 
 /// Whether another process holds a lock on `path`. A missing file means "no".
 pub fn is_locked(path: &Path) -> io::Result<bool> {
+    Ok(holder(path)?.is_some())
+}
+
+/// The pid of the process that holds a lock on `path` (another process than us),
+/// if any. A missing file means none.
+pub fn holder(path: &Path) -> io::Result<Option<i32>> {
     let f = match File::options()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
     {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
     let mut fl = whole_file(libc::F_RDLCK);
     fcntl(&f, FcntlArg::F_GETLK(&mut fl))?;
-    Ok(i32::from(fl.l_type) != libc::F_UNLCK)
+    Ok((i32::from(fl.l_type) != libc::F_UNLCK).then_some(fl.l_pid))
 }
 
 #[cfg(test)]

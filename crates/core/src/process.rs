@@ -11,40 +11,96 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::sys;
 
-/// Spawns `program` with `argv = [argv0, args…]` in a new session. If `fd` is
-/// `Some((from, to))`, the child gets `from` as descriptor `to`.
-///
-/// An `exec` failure is reported here, as an error, not as a child exit status.
+/// How to start a child: by default in the caller's session, with the caller's
+/// standard descriptors.
+#[derive(Default)]
+pub struct Spawn<'a> {
+    /// Call `setsid()` in the child, so its pgid and sid are its pid.
+    pub session: bool,
+    /// Give the child `from` as descriptor `to` (a notification pipe).
+    pub fd: Option<(BorrowedFd<'a>, RawFd)>,
+    /// The child's stdin.
+    pub stdin: Option<BorrowedFd<'a>>,
+    /// The child's stdout.
+    pub stdout: Option<BorrowedFd<'a>>,
+    /// An `RLIMIT_NOFILE` (soft, hard) to restore in the child, for a parent that
+    /// raised its own limit (see [`raise_nofile`]).
+    pub nofile: Option<(u64, u64)>,
+}
+
+impl Spawn<'_> {
+    /// Starts `program` with `argv = [argv0, args…]`; its pid. An `exec` failure is
+    /// reported here, as an error, not as a child exit status.
+    pub fn run(&self, program: &Path, argv0: &OsStr, args: &[&OsStr]) -> io::Result<i32> {
+        // std reports exec failures through a pipe it opens just before forking, on
+        // the lowest free descriptors. If `to` is free it could be one of them, and
+        // the child's dup2 would clobber it; so `to` is kept busy in the parent.
+        let mut parked = None;
+        let map = match self.fd {
+            Some((from, to)) if from.as_raw_fd() != to && !sys::fd_is_open(to) => {
+                parked = Some(sys::dup_to(from, to)?);
+                Some((to, to))
+            }
+            Some((from, to)) => Some((from.as_raw_fd(), to)),
+            None => None,
+        };
+        let mut cmd = Command::new(program);
+        cmd.arg0(argv0).args(args);
+        if let Some(fd) = self.stdin {
+            cmd.stdin(Stdio::from(fd.try_clone_to_owned()?));
+        }
+        if let Some(fd) = self.stdout {
+            cmd.stdout(Stdio::from(fd.try_clone_to_owned()?));
+        }
+        sys::pre_exec(&mut cmd, self.session, map, self.nofile);
+        let child = cmd.spawn();
+        drop(parked);
+        let child = child?;
+        // The caller reaps it with `reap`; dropping `Child` neither waits nor kills.
+        i32::try_from(child.id()).map_err(|_| io::Error::from_raw_os_error(libc::ERANGE))
+    }
+}
+
+/// Replaces the current process with `program` (`argv = [argv0, args…]`), with the
+/// signal mask emptied and `RLIMIT_NOFILE` restored. Returns only on failure.
+pub fn exec(
+    program: &Path,
+    argv0: &OsStr,
+    args: &[&OsStr],
+    nofile: Option<(u64, u64)>,
+) -> io::Error {
+    let mut cmd = Command::new(program);
+    cmd.arg0(argv0).args(args);
+    sys::pre_exec(&mut cmd, false, None, nofile);
+    cmd.exec()
+}
+
+/// Writes a newline to the inherited descriptor `fd` and closes it: the readiness
+/// protocol of `s6-svscan -d` and of `notification-fd`.
+pub fn notify_ready(fd: RawFd) -> io::Result<()> {
+    let fd = sys::take_inherited_fd(fd)?;
+    nix::unistd::write(&fd, b"\n")?;
+    Ok(())
+}
+
+/// Spawns `program` in a new session, with `fd` mapped as [`Spawn::fd`].
 pub fn spawn_session(
     program: &Path,
     argv0: &OsStr,
     args: &[&OsStr],
     fd: Option<(BorrowedFd<'_>, RawFd)>,
 ) -> io::Result<i32> {
-    // std reports exec failures through a pipe it opens just before forking, on the
-    // lowest free descriptors. If `to` is free it could be one of them, and the
-    // child's dup2 would clobber it; so `to` is kept busy in the parent meanwhile.
-    let mut parked = None;
-    let map = match fd {
-        Some((from, to)) if from.as_raw_fd() != to && !sys::fd_is_open(to) => {
-            parked = Some(sys::dup_to(from, to)?);
-            Some((to, to))
-        }
-        Some((from, to)) => Some((from.as_raw_fd(), to)),
-        None => None,
-    };
-    let mut cmd = Command::new(program);
-    cmd.arg0(argv0).args(args);
-    sys::session_and_fd(&mut cmd, map);
-    let child = cmd.spawn();
-    drop(parked);
-    let child = child?;
-    // The caller reaps it with `reap`; dropping `Child` neither waits nor kills.
-    i32::try_from(child.id()).map_err(|_| io::Error::from_raw_os_error(libc::ERANGE))
+    Spawn {
+        session: true,
+        fd,
+        ..Spawn::default()
+    }
+    .run(program, argv0, args)
 }
 
 /// One terminated child and its raw wait status, without blocking.
@@ -77,4 +133,91 @@ pub fn sanitize_stdio() -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Raises our soft `RLIMIT_NOFILE` to the hard limit (a scanner holds two pipe ends
+/// per logged service); returns the original limits, to restore in children.
+pub fn raise_nofile() -> Option<(u64, u64)> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard).ok()?;
+    }
+    Some((soft, hard))
+}
+
+/// What `/proc/PID/stat` says about a process that matters to a supervisor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcInfo {
+    /// One-letter state (`R`, `S`, `Z`…).
+    pub state: u8,
+    /// Process group.
+    pub pgrp: i32,
+    /// Session.
+    pub session: i32,
+    /// Start time, in Unix seconds (to within a second).
+    pub started: u64,
+}
+
+/// Reads `/proc/PID/stat`. Fields are counted after the last `)`, since the
+/// command name may hold spaces and parentheses.
+pub fn proc_info(pid: i32) -> io::Result<ProcInfo> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let bad = || io::Error::from_raw_os_error(libc::EINVAL);
+    let rest = stat.rsplit_once(')').ok_or_else(bad)?.1;
+    // After ")": state(3) ppid(4) pgrp(5) session(6) … starttime(22).
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let num = |i: usize| f.get(i).and_then(|v| v.parse::<i64>().ok()).ok_or_else(bad);
+    let ticks = u64::try_from(num(19)?).map_err(|_| bad())?;
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .and_then(|v| u64::try_from(v).ok())
+        .filter(|&v| v > 0)
+        .unwrap_or(100);
+    Ok(ProcInfo {
+        state: f.first().and_then(|s| s.bytes().next()).ok_or_else(bad)?,
+        pgrp: i32::try_from(num(2)?).map_err(|_| bad())?,
+        session: i32::try_from(num(3)?).map_err(|_| bad())?,
+        started: boot_time()? + ticks / hz,
+    })
+}
+
+fn boot_time() -> io::Result<u64> {
+    std::fs::read_to_string("/proc/stat")?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime ")?.trim().parse().ok())
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// A pidfd for process `pid` (not necessarily our child): it becomes readable,
+/// for `poll`, when the process exits.
+pub fn pidfd(pid: i32) -> io::Result<std::os::fd::OwnedFd> {
+    sys::pidfd_open(pid)
+}
+
+/// Waits up to `timeout` for process `pid` (not necessarily our child) to exit:
+/// true if it did. Uses a pidfd, which becomes readable at exit.
+pub fn wait_exit(pid: i32, timeout: Duration) -> io::Result<bool> {
+    let fd = match sys::pidfd_open(pid) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(true),
+        Err(e) => return Err(e),
+    };
+    let end = Instant::now() + timeout;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        let ms = nix::poll::PollTimeout::try_from(left.as_micros().div_ceil(1000))
+            .unwrap_or(nix::poll::PollTimeout::MAX);
+        let mut fds = [nix::poll::PollFd::new(
+            std::os::fd::AsFd::as_fd(&fd),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        match nix::poll::poll(&mut fds, ms) {
+            Ok(0) => return Ok(false),
+            Ok(_) => return Ok(true),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
 }

@@ -37,3 +37,17 @@ pub const TIMEOUT_FINISH: &str = "timeout-finish";
 pub const MAX_DEATH_TALLY: &str = "max-death-tally";
 /// Signal that stops the service (default SIGTERM).
 pub const DOWN_SIGNAL: &str = "down-signal";
+
+/// A service's logger: a service directory inside the service directory.
+pub const LOG_DIR: &str = "log";
+
+/// The scanner's control directory, inside the scan directory (ignored by the scan).
+pub const SCAN_CTL_DIR: &str = ".s6-svscan";
+/// fcntl-locked while a scanner runs (mode 0600).
+pub const SCAN_LOCK: &str = ".s6-svscan/lock";
+/// The scanner's control FIFO (mode 0600).
+pub const SCAN_CONTROL: &str = ".s6-svscan/control";
+/// Exec'd by the scanner when it is done.
+pub const SCAN_FINISH: &str = ".s6-svscan/finish";
+/// Exec'd by the scanner on a fatal error.
+pub const SCAN_CRASH: &str = ".s6-svscan/crash";

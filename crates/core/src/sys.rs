@@ -70,13 +70,38 @@ pub(crate) fn dup_to(from: BorrowedFd<'_>, to: RawFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Arranges for the child of `cmd` to empty its signal mask, call `setsid()` and,
-/// if `fd` is given, `dup2(fd.0, fd.1)` (clearing close-on-exec on the target),
-/// just before `exec`.
-pub(crate) fn session_and_fd(cmd: &mut Command, fd: Option<(RawFd, RawFd)>) {
+/// Takes ownership of descriptor `fd`, inherited from our parent and named on the
+/// command line (`svscan -d 3`). Fails with EBADF if it is not open.
+pub(crate) fn take_inherited_fd(fd: RawFd) -> io::Result<OwnedFd> {
+    if fd < 0 || !fd_is_open(fd) {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    // SAFETY: `fd` is open, and the caller was handed it by its parent for this
+    // one use; nothing else in the process refers to it by number.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `pidfd_open(2)`: a descriptor that becomes readable when process `pid` exits.
+pub(crate) fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: plain FFI call on integers; no memory is involved.
+    let fd = syscall!(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    let fd = RawFd::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+    // SAFETY: pidfd_open succeeded, so `fd` is a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Arranges for the child of `cmd`, just before `exec`, to empty its signal mask,
+/// call `setsid()` if `session`, `dup2(fd.0, fd.1)` if `fd` is given (clearing
+/// close-on-exec on the target), and restore `RLIMIT_NOFILE` to `nofile`.
+pub(crate) fn pre_exec(
+    cmd: &mut Command,
+    session: bool,
+    fd: Option<(RawFd, RawFd)>,
+    nofile: Option<(u64, u64)>,
+) {
     let hook = move || -> io::Result<()> {
-        // Only async-signal-safe calls (sigprocmask, setsid, dup2, fcntl) on values
-        // captured by copy run here; nothing allocates or takes a lock.
+        // Only async-signal-safe calls (sigprocmask, setsid, dup2, fcntl, setrlimit)
+        // on values captured by copy run here; nothing allocates or takes a lock.
         // std resets SIGPIPE's disposition but not the mask, and a supervisor blocks
         // the signals it reads through signalfd: the program must not inherit that.
         nix::sys::signal::sigprocmask(
@@ -84,8 +109,10 @@ pub(crate) fn session_and_fd(cmd: &mut Command, fd: Option<(RawFd, RawFd)>) {
             Some(&nix::sys::signal::SigSet::empty()),
             None,
         )?;
-        // SAFETY: plain setsid; no memory is involved.
-        syscall!(unsafe { libc::setsid() })?;
+        if session {
+            // SAFETY: plain setsid; no memory is involved.
+            syscall!(unsafe { libc::setsid() })?;
+        }
         if let Some((from, to)) = fd {
             if from == to {
                 // SAFETY: plain fcntl on an fd number; no memory is involved.
@@ -94,6 +121,9 @@ pub(crate) fn session_and_fd(cmd: &mut Command, fd: Option<(RawFd, RawFd)>) {
                 // SAFETY: plain dup2 on fd numbers; no memory is involved.
                 syscall!(unsafe { libc::dup2(from, to) })?;
             }
+        }
+        if let Some((soft, hard)) = nofile {
+            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, soft, hard)?;
         }
         Ok(())
     };

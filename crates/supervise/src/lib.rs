@@ -22,7 +22,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -30,8 +30,8 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::stat::{Mode, umask};
 use svkit_core::report::{self, Failure, show};
-use svkit_core::servicedir::{CONTROL, DOWN, EVENT_DIR, LOCK, SUPERVISE_DIR};
-use svkit_core::{Exit, deathtally, event, getopt, lock, process};
+use svkit_core::servicedir::{CONTROL, DOWN, EVENT_DIR, LOCK, STATUS, SUPERVISE_DIR};
+use svkit_core::{Exit, deathtally, event, getopt, lock, process, status};
 
 use machine::{Input, Machine, Sig};
 use world::Real;
@@ -82,9 +82,53 @@ fn supervise(prog: &str, dir: &OsStr) -> Result<(), (String, Failure)> {
     let who = format!("{prog} {}", show(dir));
     let setup = set_up(prog).map_err(|f| (who.clone(), f))?;
     let mut world = Real::new(who.clone(), dir.to_owned());
+    reclaim_orphan(&mut world);
     let normally_down = Path::new(DOWN).exists();
     let mut m = Machine::start(&mut world, normally_down);
     run_loop(&mut m, &mut world, &setup).map_err(|f| (who, f))
+}
+
+/// Never run a service twice: if the previous supervisor of this directory died
+/// (SIGKILL, OOM) it left its `run` (or `finish`) running, and the status file still
+/// names it. That process is ours to stop when it is the session leader that
+/// started when the status says (run and finish are started with setsid; the start
+/// time rules out a recycled pid). Its process group gets the down signal and
+/// SIGCONT, then SIGKILL after `timeout-kill` (5 s if unset), before anything new
+/// is started. Called with the lock held, before the first status write.
+fn reclaim_orphan(w: &mut Real) {
+    use machine::World;
+    let Ok(old) = status::read_file(Path::new(STATUS)) else {
+        return;
+    };
+    let Ok(pid) = i32::try_from(old.pid) else {
+        return;
+    };
+    if pid <= 1 || u32::try_from(pid).is_ok_and(|p| p == std::process::id()) {
+        return;
+    }
+    let Ok(info) = process::proc_info(pid) else {
+        return; // gone
+    };
+    let ours = info.session == pid
+        && info.pgrp == pid
+        && info.state != b'Z'
+        && info.started.abs_diff(old.stamp.unix_secs()) <= 2;
+    if !ours {
+        return;
+    }
+    w.warn(&format!(
+        "the previous supervisor left pid {pid} running: stopping its process group before starting anew"
+    ));
+    let sig = w.down_signal();
+    let _ = process::killpg(pid, sig);
+    let _ = process::killpg(pid, Signal::SIGCONT as i32);
+    let grace = w.timeout_kill().unwrap_or(Duration::from_secs(5));
+    if !process::wait_exit(pid, grace).unwrap_or(false) {
+        let _ = process::killpg(pid, Signal::SIGKILL as i32);
+        if !process::wait_exit(pid, Duration::from_secs(5)).unwrap_or(false) {
+            w.warn(&format!("pid {pid} survived SIGKILL; starting anyway"));
+        }
+    }
 }
 
 /// Creates `supervise/` and `event/`, takes the lock, opens the control FIFO,

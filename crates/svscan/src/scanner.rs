@@ -1,0 +1,496 @@
+//! The scanner's state: which service directories exist, which supervisors run for
+//! them, and the log pipes it holds (s6: `scan()`, `check()`, `reap()` in
+//! `s6-svscan.c`).
+//!
+//! Invariants: a service is identified by the device and inode of its directory,
+//! not its name; the pipe between a service and its logger is created once and held
+//! here for the service's whole life, so a logger restart loses nothing; an active
+//! service's dead supervisor is always restarted, a vanished one's never.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::fcntl::OFlag;
+use nix::sys::signal::Signal;
+use svkit_core::lock;
+use svkit_core::process::{self, Spawn};
+use svkit_core::report::{self, show, strerror};
+use svkit_core::servicedir::{LOCK, LOG_DIR};
+
+/// Device and inode of a service directory.
+pub(crate) type Key = (u64, u64);
+
+/// Which of a service's two supervisors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Role {
+    Main,
+    Log,
+}
+
+/// Where the scanner stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Running,
+    /// Supervisors were told to stop; exit once they all have.
+    Stopping,
+    /// Exit now, stopping nothing more (`b`).
+    Aborting,
+}
+
+/// One supervisor process, running or to be (re)started.
+#[derive(Debug, Default)]
+struct Slot {
+    pid: Option<i32>,
+    started: Option<Instant>,
+    respawn_at: Option<Instant>,
+    /// Consecutive deaths within a second of starting (for the back-off).
+    quick_deaths: u32,
+    /// Told to stop (pruned): never restarted.
+    stopped: bool,
+    /// A supervisor we did not start holds the directory's lock (a previous
+    /// scanner's): a pidfd that becomes readable when it exits.
+    foreign: Option<OwnedFd>,
+}
+
+#[derive(Debug)]
+struct Service {
+    name: OsString,
+    active: bool,
+    main: Slot,
+    log: Option<Slot>,
+    /// (read end, write end) of the service → logger pipe.
+    pipe: Option<(OwnedFd, OwnedFd)>,
+}
+
+impl Service {
+    fn slot(&mut self, role: Role) -> Option<&mut Slot> {
+        match role {
+            Role::Main => Some(&mut self.main),
+            Role::Log => self.log.as_mut(),
+        }
+    }
+
+    fn running(&self) -> bool {
+        self.main.pid.is_some() || self.log.as_ref().is_some_and(|l| l.pid.is_some())
+    }
+
+    fn path(&self, role: Role) -> PathBuf {
+        match role {
+            Role::Main => PathBuf::from(&self.name),
+            Role::Log => Path::new(&self.name).join(LOG_DIR),
+        }
+    }
+}
+
+/// When a supervisor that lived `lived` may be started again. One that ran for a
+/// second or more is restarted at once; quick deaths back off: 1 s, 2 s, 4 s… 60 s
+/// after the previous start (a directory that makes supervise exit at once must
+/// not become a fork loop, nor a warning per second).
+fn respawn_time(slot: &mut Slot, now: Instant) -> Instant {
+    let lived = slot
+        .started
+        .map_or(Duration::MAX, |t| now.saturating_duration_since(t));
+    if lived >= Duration::from_secs(1) {
+        slot.quick_deaths = 0;
+        return now;
+    }
+    slot.quick_deaths = slot.quick_deaths.saturating_add(1);
+    let delay =
+        Duration::from_secs(1 << (slot.quick_deaths - 1).min(6)).min(Duration::from_secs(60));
+    slot.started.map_or(now, |t| (t + delay).max(now))
+}
+
+/// The scanner.
+pub(crate) struct Scanner {
+    prog: String,
+    exe: PathBuf,
+    supervise: &'static str,
+    nofile: Option<(u64, u64)>,
+    max: Option<usize>,
+    rescan_every: Option<Duration>,
+    next_rescan: Option<Instant>,
+    services: HashMap<Key, Service>,
+    pids: HashMap<i32, (Key, Role)>,
+    /// Scan-dir entries warned about in the last scan, so each problem is said once.
+    warned: HashSet<OsString>,
+    pub(crate) phase: Phase,
+}
+
+impl Scanner {
+    pub(crate) fn new(
+        prog: String,
+        exe: PathBuf,
+        supervise: &'static str,
+        nofile: Option<(u64, u64)>,
+        max: Option<usize>,
+        rescan_every: Option<Duration>,
+    ) -> Self {
+        Scanner {
+            prog,
+            exe,
+            supervise,
+            nofile,
+            max,
+            rescan_every,
+            next_rescan: None,
+            services: HashMap::new(),
+            pids: HashMap::new(),
+            warned: HashSet::new(),
+            phase: Phase::Running,
+        }
+    }
+
+    fn warn(&self, msg: impl std::fmt::Display) {
+        report::warn(&self.prog, msg);
+    }
+
+    /// Reads the scan directory: new service directories get supervisors, known
+    /// ones are marked active, vanished ones inactive (not stopped: that is `n`).
+    pub(crate) fn scan(&mut self, now: Instant) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        self.next_rescan = self.rescan_every.map(|d| now + d);
+        for s in self.services.values_mut() {
+            s.active = false;
+        }
+        let entries = match fs::read_dir(".") {
+            Ok(d) => d,
+            Err(e) => {
+                self.warn(format_args!(
+                    "unable to read the scan directory: {}",
+                    strerror(&e)
+                ));
+                return;
+            }
+        };
+        let mut warned = HashSet::new();
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name();
+            if name.as_encoded_bytes().starts_with(b".") {
+                continue;
+            }
+            if let Some(problem) = self.see(&name) {
+                if !self.warned.contains(&name) {
+                    self.warn(problem);
+                }
+                warned.insert(name);
+            }
+        }
+        self.warned = warned;
+        let keys: Vec<Key> = self.services.keys().copied().collect();
+        for key in keys {
+            for role in [Role::Log, Role::Main] {
+                self.spawn_if_idle(key, role, now);
+            }
+        }
+    }
+
+    /// Registers one scan-dir entry; a problem worth one warning otherwise.
+    fn see(&mut self, name: &OsStr) -> Option<String> {
+        let meta = match fs::metadata(name) {
+            Ok(m) => m,
+            Err(e) => return Some(format!("unable to stat {}: {}", show(name), strerror(&e))),
+        };
+        if !meta.is_dir() {
+            return Some(format!("ignoring {}: not a directory", show(name)));
+        }
+        let key = (meta.dev(), meta.ino());
+        if let Some(s) = self.services.get_mut(&key) {
+            s.active = true;
+            s.name = name.to_owned();
+            return None;
+        }
+        if self.max.is_some_and(|m| self.services.len() >= m) {
+            return Some(format!(
+                "unable to start supervisor for {}: too many services",
+                show(name)
+            ));
+        }
+        // The log/ check is made once, when the service is first seen (as s6).
+        let logged = fs::metadata(Path::new(name).join(LOG_DIR)).is_ok_and(|m| m.is_dir());
+        let pipe = if logged {
+            match nix::unistd::pipe2(OFlag::O_CLOEXEC) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    return Some(format!(
+                        "unable to create a log pipe for {}: {}",
+                        show(name),
+                        e.desc()
+                    ));
+                }
+            }
+        } else {
+            None
+        };
+        self.services.insert(
+            key,
+            Service {
+                name: name.to_owned(),
+                active: true,
+                main: Slot::default(),
+                log: logged.then(Slot::default),
+                pipe,
+            },
+        );
+        None
+    }
+
+    /// Starts the supervisor of `role` for service `key` unless one runs, one is
+    /// scheduled, or a foreign one holds the directory.
+    fn spawn_if_idle(&mut self, key: Key, role: Role, now: Instant) {
+        let Some(svc) = self.services.get_mut(&key) else {
+            return;
+        };
+        if !svc.active {
+            return;
+        }
+        let path = svc.path(role);
+        let Some(slot) = svc.slot(role) else {
+            return;
+        };
+        if slot.pid.is_some() || slot.foreign.is_some() || slot.stopped || slot.respawn_at.is_some()
+        {
+            return;
+        }
+        self.spawn(key, role, &path, now);
+    }
+
+    fn spawn(&mut self, key: Key, role: Role, path: &Path, now: Instant) {
+        // A supervisor left by a previous scanner still holds this directory: wait
+        // for it to exit (its pidfd is polled) instead of starting a second one.
+        if let Ok(Some(holder)) = lock::holder(&path.join(LOCK)) {
+            if let Ok(fd) = process::pidfd(holder) {
+                self.warn(format_args!(
+                    "{} is already supervised by pid {holder}: waiting for it to exit",
+                    show(path)
+                ));
+                if let Some(slot) = self.services.get_mut(&key).and_then(|s| s.slot(role)) {
+                    slot.foreign = Some(fd);
+                }
+                return;
+            }
+        }
+        let Some(svc) = self.services.get_mut(&key) else {
+            return;
+        };
+        let (stdin, stdout) = match (&svc.pipe, role) {
+            (Some((r, _)), Role::Log) => (Some(r.as_fd()), None),
+            (Some((_, w)), Role::Main) => (None, Some(w.as_fd())),
+            (None, _) => (None, None),
+        };
+        let spawned = Spawn {
+            stdin,
+            stdout,
+            nofile: self.nofile,
+            ..Spawn::default()
+        }
+        .run(&self.exe, OsStr::new(self.supervise), &[path.as_os_str()]);
+        let Some(slot) = svc.slot(role) else {
+            return;
+        };
+        slot.started = Some(now);
+        match spawned {
+            Ok(pid) => {
+                slot.pid = Some(pid);
+                slot.respawn_at = None;
+                self.pids.insert(pid, (key, role));
+            }
+            Err(e) => {
+                slot.respawn_at = Some(respawn_time(slot, now));
+                report::warn(
+                    &self.prog,
+                    format_args!(
+                        "unable to spawn {} {}: {}",
+                        self.supervise,
+                        show(path),
+                        strerror(&e)
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Reaps every dead child (supervisors, scripts, and any orphan re-parented to
+    /// us: the PID 1 duty); schedules restarts of active services' supervisors.
+    pub(crate) fn reap(&mut self, now: Instant) {
+        while let Ok(Some((pid, _))) = process::reap() {
+            let Some((key, role)) = self.pids.remove(&pid) else {
+                continue; // a script or an orphan: reaped is all it needs
+            };
+            let phase = self.phase;
+            let Some(svc) = self.services.get_mut(&key) else {
+                continue;
+            };
+            let active = svc.active;
+            if let Some(slot) = svc.slot(role) {
+                slot.pid = None;
+                if phase == Phase::Running && active && !slot.stopped {
+                    slot.respawn_at = Some(respawn_time(slot, now));
+                }
+            }
+            if !active || phase != Phase::Running {
+                // A vanished service's pipe goes as soon as either side is gone, so
+                // the logger reads EOF once the service's last writer is gone.
+                svc.pipe = None;
+                if !svc.running() {
+                    self.services.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// The next time something is due: a supervisor restart or a periodic rescan.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        if self.phase != Phase::Running {
+            return None;
+        }
+        let respawns = self.services.values().flat_map(|s| {
+            std::iter::once(s.main.respawn_at).chain(s.log.as_ref().map(|l| l.respawn_at))
+        });
+        respawns.chain([self.next_rescan]).flatten().min()
+    }
+
+    /// Starts what is due by `now`.
+    pub(crate) fn tick(&mut self, now: Instant) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        if self.next_rescan.is_some_and(|t| t <= now) {
+            self.scan(now);
+        }
+        let due: Vec<(Key, Role)> = self
+            .services
+            .iter()
+            .flat_map(|(k, s)| {
+                let main = s.main.respawn_at.map(|t| (*k, Role::Main, t));
+                let log = s
+                    .log
+                    .as_ref()
+                    .and_then(|l| l.respawn_at)
+                    .map(|t| (*k, Role::Log, t));
+                main.into_iter().chain(log)
+            })
+            .filter(|&(_, _, t)| t <= now)
+            .map(|(k, r, _)| (k, r))
+            .collect();
+        for (key, role) in due {
+            if let Some(slot) = self.services.get_mut(&key).and_then(|s| s.slot(role)) {
+                slot.respawn_at = None;
+            }
+            self.spawn_if_idle(key, role, now);
+        }
+    }
+
+    /// Pidfds of foreign supervisors to poll.
+    pub(crate) fn foreign(&self) -> Vec<(Key, Role, BorrowedFd<'_>)> {
+        let mut v = Vec::new();
+        for (k, s) in &self.services {
+            if let Some(fd) = &s.main.foreign {
+                v.push((*k, Role::Main, fd.as_fd()));
+            }
+            if let Some(fd) = s.log.as_ref().and_then(|l| l.foreign.as_ref()) {
+                v.push((*k, Role::Log, fd.as_fd()));
+            }
+        }
+        v
+    }
+
+    /// A foreign supervisor exited: start ours.
+    pub(crate) fn foreign_gone(&mut self, key: Key, role: Role, now: Instant) {
+        if let Some(slot) = self.services.get_mut(&key).and_then(|s| s.slot(role)) {
+            slot.foreign = None;
+        }
+        self.spawn_if_idle(key, role, now);
+    }
+
+    fn kill(&self, pid: Option<i32>, sig: Signal) {
+        if let Some(pid) = pid {
+            let _ = process::kill(pid, sig as i32);
+        }
+    }
+
+    /// Stops the supervisors of vanished services: SIGTERM for a service (it stops
+    /// the service, then exits), `log_sig` for its logger (SIGHUP lets it drain).
+    pub(crate) fn prune(&mut self, log_sig: Signal) {
+        for s in self.services.values().filter(|s| !s.active) {
+            self.kill(s.main.pid, Signal::SIGTERM);
+            self.kill(s.log.as_ref().and_then(|l| l.pid), log_sig);
+        }
+        for s in self.services.values_mut().filter(|s| !s.active) {
+            for slot in std::iter::once(&mut s.main).chain(s.log.as_mut()) {
+                slot.stopped = true;
+                slot.respawn_at = None;
+                slot.foreign = None;
+            }
+        }
+        self.services.retain(|_, s| s.active || s.running());
+    }
+
+    /// Stops everything: SIGTERM to every service's supervisor, `log_sig` to every
+    /// logger's; then lets go of the log pipes, so loggers see EOF once their
+    /// service is gone. The scanner exits when the last supervisor has.
+    pub(crate) fn stop_all(&mut self, log_sig: Signal) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        self.phase = Phase::Stopping;
+        for s in self.services.values() {
+            self.kill(s.main.pid, Signal::SIGTERM);
+            self.kill(s.log.as_ref().and_then(|l| l.pid), log_sig);
+        }
+        for s in self.services.values_mut() {
+            s.pipe = None;
+            for slot in std::iter::once(&mut s.main).chain(s.log.as_mut()) {
+                slot.respawn_at = None;
+                slot.foreign = None;
+            }
+        }
+    }
+
+    /// `b`: leave now.
+    pub(crate) fn abort(&mut self) {
+        self.phase = Phase::Aborting;
+    }
+
+    /// Whether the main loop is over.
+    pub(crate) fn done(&self) -> bool {
+        match self.phase {
+            Phase::Running => false,
+            Phase::Stopping => self.pids.is_empty(),
+            Phase::Aborting => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quick_deaths_back_off_and_long_lives_reset() {
+        let t0 = Instant::now();
+        let mut slot = Slot {
+            started: Some(t0),
+            ..Slot::default()
+        };
+        let mut delays = Vec::new();
+        let mut now = t0;
+        for _ in 0..9 {
+            now += Duration::from_millis(10);
+            let at = respawn_time(&mut slot, now);
+            delays.push((at - slot.started.unwrap()).as_secs());
+            slot.started = Some(at);
+            now = at;
+        }
+        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        let later = now + Duration::from_secs(5);
+        assert_eq!(respawn_time(&mut slot, later), later, "lived 5 s: at once");
+        assert_eq!(slot.quick_deaths, 0);
+    }
+}
