@@ -430,7 +430,21 @@ fn an_unwritable_service_directory_does_not_stop_the_others() {
         .arg(svkit_bin())
         .args(["svscan", "scan"]);
     let pid = sb.spawn(c, "svscan.log");
-    wait_for(&sb.join("scan/good"), Goal::UP);
+    // We (root) wait on a service supervised as nobody: our event FIFO must be
+    // writable through the fifodir's group, or the wait never hears a thing.
+    poll_until("good's status", || {
+        svkit_core::status::read(&sb.join("scan/good")).is_ok()
+    });
+    let mut w = watch(&sb.join("scan/good"));
+    wait_on(&mut w, Goal::UP);
+    sb.svkit("svc")
+        .args(["-wD", "-d", "scan/good"])
+        .assert()
+        .success();
+    sb.svkit("svc")
+        .args(["-wu", "-u", "scan/good"])
+        .assert()
+        .success();
     poll_until("a clear error for rootonly", || {
         sb.log("svscan")
             .contains("supervise rootonly: fatal: unable to mkdir event: Permission denied")
@@ -509,4 +523,106 @@ fn ten_thousand_services_by_default() {
         .assert()
         .success();
     assert_eq!(sb.wait_exit(pid), Some(0));
+}
+
+#[test]
+fn readiness_fd_gets_a_newline_and_a_closed_one_is_refused() {
+    let mut sb = Sandbox::new();
+    service(&sb, "a").run("exec sleep 1000");
+    scan_with(&sb, &["a"]);
+    let mut c = Command::new("sh");
+    c.args(["-c", "exec \"$0\" svscan -d 3 scan 3> ready"])
+        .arg(svkit_bin());
+    let pid = sb.spawn(c, "svscan.log");
+    assert_eq!(read_when(&sb.join("ready"), |s| !s.is_empty()), "\n");
+    let out = Command::new("sh")
+        .args(["-c", "exec \"$0\" svscan -d 9 scan 9>&-"])
+        .arg(svkit_bin())
+        .current_dir(sb.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(100));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "svscan: fatal: invalid notification fd 9: Bad file descriptor\n"
+    );
+    sb.svkit("svscanctl")
+        .args(["-t", "scan"])
+        .assert()
+        .success();
+    assert_eq!(sb.wait_exit(pid), Some(0));
+}
+
+#[test]
+fn a_pruned_service_put_back_starts_again() {
+    let mut sb = Sandbox::new();
+    // finish takes its time, so the service is put back while still stopping.
+    service(&sb, "a")
+        .run("exec sleep 1000")
+        .finish("read x < ../../gate");
+    sb.fifo("gate");
+    scan_with(&sb, &["a"]);
+    let pid = sb.svscan("scan");
+    let a = sb.join("scan/a");
+    wait_for(&a, Goal::UP);
+    let first = read_status(&a).pid;
+    let old_sup = sb.supervisor_of(&a);
+    fs::remove_file(&a).unwrap();
+    sb.svkit("svscanctl")
+        .args(["-an", "scan"])
+        .assert()
+        .success();
+    poll_until("finish running", || {
+        read_status(&sb.join("services/a")).finishing
+    });
+    link(&sb, "a");
+    sb.svkit("svscanctl")
+        .args(["-a", "scan"])
+        .assert()
+        .success();
+    fs::write(sb.join("gate"), "go\n").unwrap();
+    poll_until("a supervised again, by a new supervisor", || {
+        svkit_core::lock::holder(&a.join("supervise/lock"))
+            .ok()
+            .flatten()
+            .is_some_and(|p| p != old_sup)
+    });
+    wait_for(&a, Goal::UP);
+    assert_ne!(read_status(&a).pid, first);
+    sb.svkit("svscanctl")
+        .args(["-t", "scan"])
+        .assert()
+        .success();
+    fs::write(sb.join("gate"), "go\n").unwrap();
+    assert_eq!(sb.wait_exit(pid), Some(0));
+}
+
+#[test]
+fn a_new_scanner_leaves_a_killed_scanners_supervisors_alone_then_stops_them() {
+    let mut sb = Sandbox::new();
+    service(&sb, "a").run("exec sleep 1000");
+    scan_with(&sb, &["a"]);
+    let first = sb.svscan("scan");
+    let a = sb.join("scan/a");
+    wait_for(&a, Goal::UP);
+    let sup = sb.supervisor_of(&a);
+    let svc = read_status(&a).pid;
+    signal(first, Signal::SIGKILL);
+    sb.wait_exit(first);
+    let second = sb.svscan("scan");
+    poll_until("the warning about the foreign supervisor", || {
+        sb.log("svscan").contains(&format!(
+            "svscan: warning: a is already supervised by pid {sup}: waiting for it to exit\n"
+        ))
+    });
+    assert_eq!(sb.supervisor_of(&a), sup, "no second supervisor");
+    assert_eq!(read_status(&a).pid, svc, "the service was not touched");
+    // -t stops the foreign supervisor too, and waits for it.
+    sb.svkit("svscanctl")
+        .args(["-t", "scan"])
+        .assert()
+        .success();
+    assert_eq!(sb.wait_exit(second), Some(0));
+    sb.svkit("svok").arg(&a).assert().code(1);
+    assert_eq!(read_status(&a).signal(), Some(15));
 }

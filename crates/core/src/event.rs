@@ -12,7 +12,7 @@ use std::ffi::CStr;
 use std::fs::{self, DirBuilder, File};
 use std::io::{self, Read};
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -159,6 +159,7 @@ impl Subscription {
     pub fn new(dir: &Path) -> io::Result<Self> {
         let evdir = dir.join(EVENT_DIR);
         make_fifodir(&evdir)?;
+        let foreign = fs::metadata(&evdir)?.uid() != nix::unistd::geteuid().as_raw();
         loop {
             let name = format!(
                 "ftrig1:{}:{}",
@@ -170,6 +171,12 @@ impl Subscription {
                 Ok(()) => {}
                 Err(Errno::EEXIST) => continue,
                 Err(e) => return Err(e.into()),
+            }
+            // The FIFO takes the fifodir's group (setgid dir): the supervisor's. If
+            // the supervisor is another user (root waiting on a service supervised
+            // as nobody), it can only write to us through that group.
+            if foreign {
+                fs::set_permissions(&tmp, fs::Permissions::from_mode(0o620))?;
             }
             let opened = File::options()
                 .read(true)

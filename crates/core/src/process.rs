@@ -80,10 +80,16 @@ pub fn exec(
     cmd.exec()
 }
 
-/// Writes a newline to the inherited descriptor `fd` and closes it: the readiness
-/// protocol of `s6-svscan -d` and of `notification-fd`.
-pub fn notify_ready(fd: RawFd) -> io::Result<()> {
-    let fd = sys::take_inherited_fd(fd)?;
+/// Takes ownership of descriptor `fd`, inherited from our parent and named on the
+/// command line (`svscan -d 3`). Fails with EBADF if it is not open. Call it before
+/// opening anything else, so that the number cannot be one of our own.
+pub fn inherited_fd(fd: RawFd) -> io::Result<std::os::fd::OwnedFd> {
+    sys::take_inherited_fd(fd)
+}
+
+/// Writes a newline to `fd` and closes it: the readiness protocol of
+/// `s6-svscan -d` and of `notification-fd`.
+pub fn notify_ready(fd: std::os::fd::OwnedFd) -> io::Result<()> {
     nix::unistd::write(&fd, b"\n")?;
     Ok(())
 }

@@ -59,9 +59,13 @@ pub fn show(p: impl AsRef<OsStr>) -> String {
 /// `strerror` text of an I/O error, without Rust's " (os error N)" suffix.
 #[must_use]
 pub fn strerror(err: &io::Error) -> String {
+    // std renders an OS error with the C library's strerror text, then " (os error N)".
+    let text = err.to_string();
     match err.raw_os_error() {
-        Some(code) => nix::errno::Errno::from_raw(code).desc().to_owned(),
-        None => err.to_string(),
+        Some(code) => text
+            .strip_suffix(&format!(" (os error {code})"))
+            .map_or_else(|| text.clone(), str::to_owned),
+        None => text,
     }
 }
 
@@ -94,6 +98,8 @@ mod tests {
     fn strerror_has_no_rust_suffix() {
         let e = io::Error::from_raw_os_error(libc::ENOENT);
         assert_eq!(strerror(&e), "No such file or directory");
+        let e = io::Error::from_raw_os_error(libc::EBADF);
+        assert_eq!(strerror(&e), "Bad file descriptor", "the C library's words");
     }
 
     #[test]

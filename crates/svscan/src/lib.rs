@@ -100,7 +100,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Err(f) => (SCAN_CRASH, Some(f)),
     };
     if let Some(f) = &failure {
-        report::warn(&prog, format_args!("{}; running {script}", f.msg));
+        report::warn(&prog, format_args!("{}; trying {script}", f.msg));
     }
     let e = process::exec(Path::new(script), OsStr::new(script), &[], nofile);
     match failure {
@@ -134,7 +134,10 @@ fn parse(args: &[OsString]) -> Result<Opts, Failure> {
             b't' => o.rescan = (n > 0).then(|| Duration::from_millis(u64::from(n))),
             _ => {
                 if n < 3 {
-                    return Err(Failure::usage());
+                    return Err(Failure::new(
+                        Exit::Usage,
+                        "notification fd must be 3 or more",
+                    ));
                 }
                 o.notif = RawFd::try_from(n).ok();
             }
@@ -178,6 +181,18 @@ struct Setup {
 /// 111), not a crash.
 fn start(prog: &str, argv0: &OsStr, o: &Opts) -> Result<(Scanner, Setup), Failure> {
     let exe = own_executable(argv0)?;
+    // Claimed first, before we open anything that could take its number.
+    let notif = o
+        .notif
+        .map(|fd| {
+            process::inherited_fd(fd).map_err(|e| {
+                Failure::new(
+                    Exit::Usage,
+                    format!("invalid notification fd {fd}: {}", strerror(&e)),
+                )
+            })
+        })
+        .transpose()?;
     if let Some(dir) = &o.dir {
         std::env::set_current_dir(dir)
             .map_err(|e| Failure::sys(format!("chdir to {}", show(dir)), &e))?;
@@ -190,11 +205,11 @@ fn start(prog: &str, argv0: &OsStr, o: &Opts) -> Result<(Scanner, Setup), Failur
     }
     let nofile = process::raise_nofile();
     setup.nofile = nofile;
-    if let Some(fd) = o.notif {
+    if let Some(fd) = notif {
         if let Err(e) = process::notify_ready(fd) {
             report::warn(
                 prog,
-                format_args!("unable to notify readiness on fd {fd}: {}", strerror(&e)),
+                format_args!("unable to notify readiness: {}", strerror(&e)),
             );
         }
     }

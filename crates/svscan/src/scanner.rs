@@ -42,6 +42,14 @@ pub(crate) enum Phase {
     Aborting,
 }
 
+/// A supervisor we did not start (a previous scanner's) that holds a directory.
+#[derive(Debug)]
+struct Foreign {
+    pid: i32,
+    /// Becomes readable when it exits.
+    pidfd: OwnedFd,
+}
+
 /// One supervisor process, running or to be (re)started.
 #[derive(Debug, Default)]
 struct Slot {
@@ -50,17 +58,16 @@ struct Slot {
     respawn_at: Option<Instant>,
     /// Consecutive deaths within a second of starting (for the back-off).
     quick_deaths: u32,
-    /// Told to stop (pruned): never restarted.
-    stopped: bool,
-    /// A supervisor we did not start holds the directory's lock (a previous
-    /// scanner's): a pidfd that becomes readable when it exits.
-    foreign: Option<OwnedFd>,
+    foreign: Option<Foreign>,
 }
 
 #[derive(Debug)]
 struct Service {
     name: OsString,
     active: bool,
+    /// Its supervisors were told to stop (`n`, `N`, `h`): never restarted. If the
+    /// directory comes back, the service starts afresh once they are all gone.
+    pruned: bool,
     main: Slot,
     log: Option<Slot>,
     /// (read end, write end) of the service → logger pipe.
@@ -75,8 +82,13 @@ impl Service {
         }
     }
 
+    fn slots(&self) -> impl Iterator<Item = &Slot> {
+        std::iter::once(&self.main).chain(self.log.as_ref())
+    }
+
+    /// Some supervisor of ours, or a foreign one, still runs for it.
     fn running(&self) -> bool {
-        self.main.pid.is_some() || self.log.as_ref().is_some_and(|l| l.pid.is_some())
+        self.slots().any(|s| s.pid.is_some() || s.foreign.is_some())
     }
 
     fn path(&self, role: Role) -> PathBuf {
@@ -204,7 +216,11 @@ impl Scanner {
         if let Some(s) = self.services.get_mut(&key) {
             s.active = true;
             s.name = name.to_owned();
-            return None;
+            if s.pruned && !s.running() {
+                self.services.remove(&key); // gone for good: registered anew below
+            } else {
+                return None;
+            }
         }
         if self.max.is_some_and(|m| self.services.len() >= m) {
             return Some(format!(
@@ -233,6 +249,7 @@ impl Scanner {
             Service {
                 name: name.to_owned(),
                 active: true,
+                pruned: false,
                 main: Slot::default(),
                 log: logged.then(Slot::default),
                 pipe,
@@ -241,21 +258,33 @@ impl Scanner {
         None
     }
 
+    /// Whether service `key` still has its directory under its name; if not, it is
+    /// marked inactive (as a rescan would), so its supervisor is not restarted.
+    fn still_there(&mut self, key: Key) -> bool {
+        let Some(svc) = self.services.get_mut(&key) else {
+            return false;
+        };
+        let same = fs::metadata(&svc.name).is_ok_and(|m| (m.dev(), m.ino()) == key);
+        if !same {
+            svc.active = false;
+        }
+        same
+    }
+
     /// Starts the supervisor of `role` for service `key` unless one runs, one is
     /// scheduled, or a foreign one holds the directory.
     fn spawn_if_idle(&mut self, key: Key, role: Role, now: Instant) {
         let Some(svc) = self.services.get_mut(&key) else {
             return;
         };
-        if !svc.active {
+        if !svc.active || svc.pruned {
             return;
         }
         let path = svc.path(role);
         let Some(slot) = svc.slot(role) else {
             return;
         };
-        if slot.pid.is_some() || slot.foreign.is_some() || slot.stopped || slot.respawn_at.is_some()
-        {
+        if slot.pid.is_some() || slot.foreign.is_some() || slot.respawn_at.is_some() {
             return;
         }
         self.spawn(key, role, &path, now);
@@ -264,14 +293,14 @@ impl Scanner {
     fn spawn(&mut self, key: Key, role: Role, path: &Path, now: Instant) {
         // A supervisor left by a previous scanner still holds this directory: wait
         // for it to exit (its pidfd is polled) instead of starting a second one.
-        if let Ok(Some(holder)) = lock::holder(&path.join(LOCK)) {
-            if let Ok(fd) = process::pidfd(holder) {
+        if let Ok(Some(pid)) = lock::holder(&path.join(LOCK)) {
+            if let Ok(pidfd) = process::pidfd(pid) {
                 self.warn(format_args!(
-                    "{} is already supervised by pid {holder}: waiting for it to exit",
+                    "{} is already supervised by pid {pid}: waiting for it to exit",
                     show(path)
                 ));
                 if let Some(slot) = self.services.get_mut(&key).and_then(|s| s.slot(role)) {
-                    slot.foreign = Some(fd);
+                    slot.foreign = Some(Foreign { pid, pidfd });
                 }
                 return;
             }
@@ -327,19 +356,30 @@ impl Scanner {
             let Some(svc) = self.services.get_mut(&key) else {
                 continue;
             };
-            let active = svc.active;
+            let keep_going = phase == Phase::Running && svc.active && !svc.pruned;
             if let Some(slot) = svc.slot(role) {
                 slot.pid = None;
-                if phase == Phase::Running && active && !slot.stopped {
+                if keep_going {
                     slot.respawn_at = Some(respawn_time(slot, now));
                 }
             }
-            if !active || phase != Phase::Running {
-                // A vanished service's pipe goes as soon as either side is gone, so
-                // the logger reads EOF once the service's last writer is gone.
-                svc.pipe = None;
-                if !svc.running() {
-                    self.services.remove(&key);
+            if keep_going {
+                continue;
+            }
+            // A stopped or vanished service's pipe goes as soon as either side is
+            // gone, so the logger reads EOF once the service's last writer is gone.
+            svc.pipe = None;
+            if !svc.running() {
+                let revive = phase == Phase::Running && svc.active;
+                let name = svc.name.clone();
+                self.services.remove(&key);
+                if revive {
+                    // Pruned, then put back before its supervisors were gone: now it
+                    // starts afresh, with a new pipe.
+                    let _ = self.see(&name);
+                    for role in [Role::Log, Role::Main] {
+                        self.spawn_if_idle(key, role, now);
+                    }
                 }
             }
         }
@@ -383,7 +423,12 @@ impl Scanner {
             if let Some(slot) = self.services.get_mut(&key).and_then(|s| s.slot(role)) {
                 slot.respawn_at = None;
             }
-            self.spawn_if_idle(key, role, now);
+            // s6 rescans before restarting a supervisor; one stat does the same job.
+            if self.still_there(key) {
+                self.spawn_if_idle(key, role, now);
+            } else if self.services.get(&key).is_some_and(|s| !s.running()) {
+                self.services.remove(&key);
+            }
         }
     }
 
@@ -391,42 +436,70 @@ impl Scanner {
     pub(crate) fn foreign(&self) -> Vec<(Key, Role, BorrowedFd<'_>)> {
         let mut v = Vec::new();
         for (k, s) in &self.services {
-            if let Some(fd) = &s.main.foreign {
-                v.push((*k, Role::Main, fd.as_fd()));
+            if let Some(f) = &s.main.foreign {
+                v.push((*k, Role::Main, f.pidfd.as_fd()));
             }
-            if let Some(fd) = s.log.as_ref().and_then(|l| l.foreign.as_ref()) {
-                v.push((*k, Role::Log, fd.as_fd()));
+            if let Some(f) = s.log.as_ref().and_then(|l| l.foreign.as_ref()) {
+                v.push((*k, Role::Log, f.pidfd.as_fd()));
             }
         }
         v
     }
 
-    /// A foreign supervisor exited: start ours.
+    /// A foreign supervisor exited: start ours. The two halves of a logged pair
+    /// must share our pipe, so a foreign other half is told to go too (a logger's
+    /// supervisor with SIGHUP: it drains, then exits; a service's with SIGTERM).
     pub(crate) fn foreign_gone(&mut self, key: Key, role: Role, now: Instant) {
-        if let Some(slot) = self.services.get_mut(&key).and_then(|s| s.slot(role)) {
+        let Some(svc) = self.services.get_mut(&key) else {
+            return;
+        };
+        if let Some(slot) = svc.slot(role) {
             slot.foreign = None;
+        }
+        if self.phase != Phase::Running {
+            if !svc.running() {
+                self.services.remove(&key);
+            }
+            return;
+        }
+        let other = match role {
+            Role::Main => svc
+                .log
+                .as_ref()
+                .and_then(|l| l.foreign.as_ref())
+                .map(|f| (f.pid, Signal::SIGHUP)),
+            Role::Log => svc.main.foreign.as_ref().map(|f| (f.pid, Signal::SIGTERM)),
+        };
+        if let Some((pid, sig)) = other {
+            let _ = process::kill(pid, sig as i32);
         }
         self.spawn_if_idle(key, role, now);
     }
 
-    fn kill(&self, pid: Option<i32>, sig: Signal) {
-        if let Some(pid) = pid {
-            let _ = process::kill(pid, sig as i32);
+    /// Signals every supervisor of `s`, ours and foreign: SIGTERM for the service's
+    /// (it stops the service, then exits), `log_sig` for the logger's (SIGHUP lets
+    /// it drain first).
+    fn signal_supervisors(s: &Service, log_sig: Signal) {
+        for (slot, sig) in
+            std::iter::once((&s.main, Signal::SIGTERM)).chain(s.log.as_ref().map(|l| (l, log_sig)))
+        {
+            for pid in slot
+                .pid
+                .into_iter()
+                .chain(slot.foreign.as_ref().map(|f| f.pid))
+            {
+                let _ = process::kill(pid, sig as i32);
+            }
         }
     }
 
-    /// Stops the supervisors of vanished services: SIGTERM for a service (it stops
-    /// the service, then exits), `log_sig` for its logger (SIGHUP lets it drain).
+    /// Stops the supervisors of vanished services.
     pub(crate) fn prune(&mut self, log_sig: Signal) {
-        for s in self.services.values().filter(|s| !s.active) {
-            self.kill(s.main.pid, Signal::SIGTERM);
-            self.kill(s.log.as_ref().and_then(|l| l.pid), log_sig);
-        }
         for s in self.services.values_mut().filter(|s| !s.active) {
+            Self::signal_supervisors(s, log_sig);
+            s.pruned = true;
             for slot in std::iter::once(&mut s.main).chain(s.log.as_mut()) {
-                slot.stopped = true;
                 slot.respawn_at = None;
-                slot.foreign = None;
             }
         }
         self.services.retain(|_, s| s.active || s.running());
@@ -440,15 +513,11 @@ impl Scanner {
             return;
         }
         self.phase = Phase::Stopping;
-        for s in self.services.values() {
-            self.kill(s.main.pid, Signal::SIGTERM);
-            self.kill(s.log.as_ref().and_then(|l| l.pid), log_sig);
-        }
         for s in self.services.values_mut() {
+            Self::signal_supervisors(s, log_sig);
             s.pipe = None;
             for slot in std::iter::once(&mut s.main).chain(s.log.as_mut()) {
                 slot.respawn_at = None;
-                slot.foreign = None;
             }
         }
     }
@@ -462,7 +531,8 @@ impl Scanner {
     pub(crate) fn done(&self) -> bool {
         match self.phase {
             Phase::Running => false,
-            Phase::Stopping => self.pids.is_empty(),
+            // Ours are reaped; foreign ones are watched through their pidfds.
+            Phase::Stopping => self.pids.is_empty() && self.services.values().all(|s| !s.running()),
             Phase::Aborting => true,
         }
     }

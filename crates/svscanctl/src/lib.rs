@@ -19,10 +19,14 @@ const USAGE: &str = "[ -zabhitqnN ] svscandir";
 const HELP: &str = "\
 svscanctl [ -zabhitqnN ] DIR
 Send commands, in the order given, to the scanner running on DIR:
-  -a rescan   -h rescan, then stop the supervisors of vanished services
-  -n / -N     stop supervisors of vanished services (-N: their loggers too, with TERM)
-  -t / -i     stop everything (loggers last), then exit
-  -q          stop everything at once, then exit   -b  exit now, stopping nothing
+  -a rescan   -h rescan, then prune (as -n)
+  -n          prune: stop the supervisors of vanished services (TERM), and
+              let their loggers' supervisors exit once the logs are drained (HUP)
+  -N          prune, sending TERM to the loggers' supervisors too
+  -t / -i     stop everything: TERM to services' supervisors, HUP to loggers'
+              (they drain, then exit); svscan exits when all are gone
+  -q          stop everything with TERM, loggers included
+  -b          exit now, stopping nothing
   -z          reap zombies now
 See docs/svscanctl.md.
 ";
