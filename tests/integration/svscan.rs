@@ -425,9 +425,12 @@ fn an_unwritable_service_directory_does_not_stop_the_others() {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
+    // nobody may not be able to reach the build directory: run a copy from here.
+    let bin = sb.join("svkit");
+    fs::copy(svkit_bin(), &bin).unwrap();
     let mut c = Command::new("setpriv");
     c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(svkit_bin())
+        .arg(&bin)
         .args(["svscan", "scan"]);
     let pid = sb.spawn(c, "svscan.log");
     // We (root) wait on a service supervised as nobody: our event FIFO must be
