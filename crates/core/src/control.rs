@@ -84,6 +84,34 @@ pub fn send_via(dir: &Path, ctldir: &str, ctl: &str, bytes: &[u8]) -> Result<(),
     }
 }
 
+/// The server side of a control FIFO (`supervise/control`, `.s6-svscan/control`):
+/// created with mode 0600 if missing (an existing FIFO, or a symlink to one, is
+/// reused; anything else is refused with exit 100), then opened for reading and
+/// for writing, both non-blocking. Keep the writer: with it the reader never sees
+/// end-of-file. Call with the umask cleared, so the mode is exact.
+pub fn listen(path: &str) -> Result<(File, File), crate::report::Failure> {
+    use crate::report::Failure;
+    match nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)) {
+        Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+        Err(e) => return Err(Failure::sys(format!("mkfifo {path}"), &e.into())),
+    }
+    if !std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo()) {
+        return Err(Failure::new(
+            crate::exit::Exit::Usage,
+            format!("{path} exists and is not a named pipe"),
+        ));
+    }
+    let open = |write: bool| {
+        File::options()
+            .read(!write)
+            .write(write)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|e| Failure::sys(format!("open {path}"), &e))
+    };
+    Ok((open(false)?, open(true)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

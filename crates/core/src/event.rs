@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, openat};
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::stat::Mode;
 use nix::unistd::{UnlinkatFlags, unlinkat};
 
@@ -407,18 +407,10 @@ impl Watch {
                 }
                 continue;
             }
-            let timeout = match deadline {
-                None => PollTimeout::NONE,
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(WaitError::Timeout);
-                    }
-                    // Round up so that we never wake just before the deadline.
-                    let ms = left.as_micros().div_ceil(1000);
-                    PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
-                }
-            };
+            if deadline.is_some_and(|d| d <= Instant::now()) {
+                return Err(WaitError::Timeout);
+            }
+            let timeout = crate::poll::timeout(deadline);
             let readable: Vec<bool> = {
                 let mut fds: Vec<PollFd<'_>> = self
                     .services

@@ -13,6 +13,7 @@ pub mod event;
 pub mod exit;
 pub mod getopt;
 pub mod lock;
+pub mod poll;
 pub mod process;
 pub mod report;
 pub mod servicedir;

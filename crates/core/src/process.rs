@@ -212,9 +212,7 @@ pub fn wait_exit(pid: i32, timeout: Duration) -> io::Result<bool> {
     };
     let end = Instant::now() + timeout;
     loop {
-        let left = end.saturating_duration_since(Instant::now());
-        let ms = nix::poll::PollTimeout::try_from(left.as_micros().div_ceil(1000))
-            .unwrap_or(nix::poll::PollTimeout::MAX);
+        let ms = crate::poll::timeout(Some(end));
         let mut fds = [nix::poll::PollFd::new(
             std::os::fd::AsFd::as_fd(&fd),
             nix::poll::PollFlags::POLLIN,

@@ -19,19 +19,19 @@ use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::poll::{PollFd, PollFlags, poll};
+use nix::sys::signal::Signal;
+use nix::sys::signalfd::SignalFd;
 use nix::sys::stat::{Mode, umask};
 use svkit_core::report::{self, Failure, show};
 use svkit_core::servicedir::{CONTROL, DOWN, EVENT_DIR, LOCK, STATUS, SUPERVISE_DIR};
-use svkit_core::{Exit, deathtally, event, getopt, lock, process, status};
+use svkit_core::{Exit, control, deathtally, event, getopt, lock, poll, process, status};
 
 use machine::{Input, Machine, Sig};
 use world::Real;
@@ -149,26 +149,19 @@ fn set_up(prog: &str) -> Result<Setup, Failure> {
             }
             Err(e) => return Err(Failure::sys(format!("lock {LOCK}"), &e)),
         };
-        let (control, writer) = open_control()?;
+        let (control, writer) = control::listen(CONTROL)?;
         Ok((lock, control, writer))
     })();
     umask(old_mask);
     let (lock, control, writer) = r?;
 
-    let mut mask = SigSet::empty();
-    for s in [
+    let signals = poll::signalfd(&[
         Signal::SIGCHLD,
         Signal::SIGTERM,
         Signal::SIGHUP,
         Signal::SIGQUIT,
         Signal::SIGINT,
-    ] {
-        mask.add(s);
-    }
-    mask.thread_block()
-        .map_err(|e| Failure::sys("block signals", &e.into()))?;
-    let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-        .map_err(|e| Failure::sys("create signalfd", &e.into()))?;
+    ])?;
     deathtally::reset(Path::new("."))
         .map_err(|e| Failure::sys("truncate supervise/death_tally", &e))?;
     Ok(Setup {
@@ -215,47 +208,6 @@ fn make_dir(name: &str, fifodir: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The control FIFO, read end plus a writer we keep so the reader never sees EOF.
-fn open_control() -> Result<(File, File), Failure> {
-    match nix::unistd::mkfifo(CONTROL, Mode::from_bits_truncate(0o600)) {
-        Ok(()) | Err(Errno::EEXIST) => {}
-        Err(e) => return Err(Failure::sys(format!("mkfifo {CONTROL}"), &e.into())),
-    }
-    let is_fifo = std::fs::metadata(CONTROL).is_ok_and(|m| m.file_type().is_fifo());
-    if !is_fifo {
-        return Err(Failure::new(
-            Exit::Usage,
-            format!("{CONTROL} exists and is not a named pipe"),
-        ));
-    }
-    let open = |write: bool| {
-        File::options()
-            .read(!write)
-            .write(write)
-            .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
-            .open(CONTROL)
-            .map_err(|e| Failure::sys(format!("open {CONTROL}"), &e))
-    };
-    let reader = open(false)?;
-    let writer = open(true)?;
-    Ok((reader, writer))
-}
-
-/// Milliseconds until `deadline`, rounded up, for poll.
-fn poll_timeout(deadline: Option<Instant>) -> PollTimeout {
-    match deadline {
-        None => PollTimeout::NONE,
-        Some(d) => {
-            let left = d.saturating_duration_since(Instant::now());
-            PollTimeout::try_from(left.as_micros().div_ceil(1000)).unwrap_or(PollTimeout::MAX)
-        }
-    }
-}
-
-fn readable(fd: &PollFd<'_>) -> bool {
-    fd.revents().is_some_and(|r| !r.is_empty())
-}
-
 /// The poll loop: readiness first (it was written before any death that follows
 /// it), then signals, then control bytes, then the deadline.
 fn run_loop(m: &mut Machine, w: &mut Real, s: &Setup) -> Result<(), Failure> {
@@ -272,14 +224,14 @@ fn run_loop(m: &mut Machine, w: &mut Real, s: &Setup) -> Result<(), Failure> {
                 ),
             ];
             let n = if note.is_some() { 3 } else { 2 };
-            match poll(&mut fds[..n], poll_timeout(m.deadline())) {
+            match poll(&mut fds[..n], poll::timeout(m.deadline())) {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(e) => return Err(Failure::sys("poll", &e.into())),
             }
             (
-                readable(&fds[0]),
-                readable(&fds[1]),
-                n == 3 && readable(&fds[2]),
+                poll::readable(&fds[0]),
+                poll::readable(&fds[1]),
+                n == 3 && poll::readable(&fds[2]),
             )
         };
         if note_in && w.read_notification(&mut buf) == Some(true) {

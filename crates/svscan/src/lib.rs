@@ -19,20 +19,20 @@ use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, RawFd};
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::poll::{PollFd, PollFlags, poll};
+use nix::sys::signal::Signal;
+use nix::sys::signalfd::SignalFd;
 use nix::sys::stat::{Mode, umask};
 use svkit_core::process::{self, Spawn};
 use svkit_core::report::{self, Failure, show, strerror};
 use svkit_core::servicedir::{SCAN_CONTROL, SCAN_CRASH, SCAN_CTL_DIR, SCAN_FINISH, SCAN_LOCK};
-use svkit_core::{Exit, config, getopt, lock, signals};
+use svkit_core::{Exit, config, control, getopt, lock, poll, signals};
 
 use scanner::{Phase, Scanner};
 
@@ -249,36 +249,12 @@ fn set_up(prog: &str) -> Result<Setup, Failure> {
             }
             Err(e) => return Err(Failure::sys(format!("lock {SCAN_LOCK}"), &e)),
         };
-        match nix::unistd::mkfifo(SCAN_CONTROL, Mode::from_bits_truncate(0o600)) {
-            Ok(()) | Err(Errno::EEXIST) => {}
-            Err(e) => return Err(Failure::sys(format!("mkfifo {SCAN_CONTROL}"), &e.into())),
-        }
-        if !std::fs::metadata(SCAN_CONTROL).is_ok_and(|m| m.file_type().is_fifo()) {
-            return Err(Failure::new(
-                Exit::Usage,
-                format!("{SCAN_CONTROL} exists and is not a named pipe"),
-            ));
-        }
-        let open = |write: bool| {
-            File::options()
-                .read(!write)
-                .write(write)
-                .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
-                .open(SCAN_CONTROL)
-                .map_err(|e| Failure::sys(format!("open {SCAN_CONTROL}"), &e))
-        };
-        Ok((lock, open(false)?, open(true)?))
+        let (control, writer) = control::listen(SCAN_CONTROL)?;
+        Ok((lock, control, writer))
     })();
     umask(old);
     let (lock, control, writer) = r?;
-    let mut mask = SigSet::empty();
-    for s in SIGNALS {
-        mask.add(s);
-    }
-    mask.thread_block()
-        .map_err(|e| Failure::sys("block signals", &e.into()))?;
-    let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-        .map_err(|e| Failure::sys("create signalfd", &e.into()))?;
+    let signals = poll::signalfd(&SIGNALS)?;
     Ok(Setup {
         _lock: lock,
         control,
@@ -286,20 +262,6 @@ fn set_up(prog: &str) -> Result<Setup, Failure> {
         signals,
         nofile: None,
     })
-}
-
-fn poll_timeout(deadline: Option<Instant>) -> PollTimeout {
-    match deadline {
-        None => PollTimeout::NONE,
-        Some(d) => {
-            let left = d.saturating_duration_since(Instant::now());
-            PollTimeout::try_from(left.as_micros().div_ceil(1000)).unwrap_or(PollTimeout::MAX)
-        }
-    }
-}
-
-fn readable(fd: &PollFd<'_>) -> bool {
-    fd.revents().is_some_and(|r| !r.is_empty())
 }
 
 fn run_loop(prog: &str, s: &mut Scanner, setup: &Setup) -> Result<(), Failure> {
@@ -317,17 +279,17 @@ fn run_loop(prog: &str, s: &mut Scanner, setup: &Setup) -> Result<(), Failure> {
                     .iter()
                     .map(|(_, _, fd)| PollFd::new(*fd, PollFlags::POLLIN)),
             );
-            match poll(&mut fds, poll_timeout(s.deadline())) {
+            match poll(&mut fds, poll::timeout(s.deadline())) {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(e) => return Err(Failure::sys("poll", &e.into())),
             }
             let gone: Vec<_> = foreign
                 .iter()
                 .zip(&fds[2..])
-                .filter(|(_, p)| readable(p))
+                .filter(|(_, p)| poll::readable(p))
                 .map(|((k, r, _), _)| (*k, *r))
                 .collect();
-            (readable(&fds[0]), readable(&fds[1]), gone)
+            (poll::readable(&fds[0]), poll::readable(&fds[1]), gone)
         };
         let now = Instant::now();
         if sig_in {
