@@ -34,7 +34,7 @@ use svkit_core::report::{self, Failure, show, strerror};
 use svkit_core::servicedir::{SCAN_CONTROL, SCAN_CRASH, SCAN_CTL_DIR, SCAN_FINISH, SCAN_LOCK};
 use svkit_core::{Exit, config, control, getopt, lock, poll, signals};
 
-use scanner::{Phase, Scanner};
+use scanner::{Phase, Scanner, Settings};
 
 const USAGE: &str = "[ -c max ] [ -t rescan ] [ -d notif ] [ scandir ]";
 const HELP: &str = "\
@@ -218,7 +218,14 @@ fn start(prog: &str, argv0: &OsStr, o: &Opts) -> Result<(Scanner, Setup), Failur
     } else {
         "supervise"
     };
-    let mut s = Scanner::new(prog.to_owned(), exe, supervise, nofile, o.max, o.rescan);
+    let mut s = Scanner::new(Settings {
+        prog: prog.to_owned(),
+        exe,
+        supervise,
+        nofile,
+        max: o.max,
+        rescan_every: o.rescan,
+    });
     s.scan(Instant::now());
     Ok((s, setup))
 }

@@ -117,14 +117,25 @@ fn respawn_time(slot: &mut Slot, now: Instant) -> Instant {
     slot.started.map_or(now, |t| (t + delay).max(now))
 }
 
+/// What the scanner was started with.
+pub(crate) struct Settings {
+    /// Our name, for messages.
+    pub(crate) prog: String,
+    /// This executable, which `supervise` is started from.
+    pub(crate) exe: PathBuf,
+    /// `argv[0]` for supervisors: `supervise` or `s6-supervise`.
+    pub(crate) supervise: &'static str,
+    /// `RLIMIT_NOFILE` to restore in children.
+    pub(crate) nofile: Option<(u64, u64)>,
+    /// `-c`: at most this many services.
+    pub(crate) max: Option<usize>,
+    /// `-t`: rescan this often.
+    pub(crate) rescan_every: Option<Duration>,
+}
+
 /// The scanner.
 pub(crate) struct Scanner {
-    prog: String,
-    exe: PathBuf,
-    supervise: &'static str,
-    nofile: Option<(u64, u64)>,
-    max: Option<usize>,
-    rescan_every: Option<Duration>,
+    cfg: Settings,
     next_rescan: Option<Instant>,
     services: HashMap<Key, Service>,
     pids: HashMap<i32, (Key, Role)>,
@@ -134,21 +145,9 @@ pub(crate) struct Scanner {
 }
 
 impl Scanner {
-    pub(crate) fn new(
-        prog: String,
-        exe: PathBuf,
-        supervise: &'static str,
-        nofile: Option<(u64, u64)>,
-        max: Option<usize>,
-        rescan_every: Option<Duration>,
-    ) -> Self {
+    pub(crate) fn new(cfg: Settings) -> Self {
         Scanner {
-            prog,
-            exe,
-            supervise,
-            nofile,
-            max,
-            rescan_every,
+            cfg,
             next_rescan: None,
             services: HashMap::new(),
             pids: HashMap::new(),
@@ -158,7 +157,7 @@ impl Scanner {
     }
 
     fn warn(&self, msg: impl std::fmt::Display) {
-        report::warn(&self.prog, msg);
+        report::warn(&self.cfg.prog, msg);
     }
 
     /// Reads the scan directory: new service directories get supervisors, known
@@ -167,7 +166,7 @@ impl Scanner {
         if self.phase != Phase::Running {
             return;
         }
-        self.next_rescan = self.rescan_every.map(|d| now + d);
+        self.next_rescan = self.cfg.rescan_every.map(|d| now + d);
         for s in self.services.values_mut() {
             s.active = false;
         }
@@ -222,7 +221,7 @@ impl Scanner {
                 return None;
             }
         }
-        if self.max.is_some_and(|m| self.services.len() >= m) {
+        if self.cfg.max.is_some_and(|m| self.services.len() >= m) {
             return Some(format!(
                 "unable to start supervisor for {}: too many services",
                 show(name)
@@ -316,10 +315,14 @@ impl Scanner {
         let spawned = Spawn {
             stdin,
             stdout,
-            nofile: self.nofile,
+            nofile: self.cfg.nofile,
             ..Spawn::default()
         }
-        .run(&self.exe, OsStr::new(self.supervise), &[path.as_os_str()]);
+        .run(
+            &self.cfg.exe,
+            OsStr::new(self.cfg.supervise),
+            &[path.as_os_str()],
+        );
         let Some(slot) = svc.slot(role) else {
             return;
         };
@@ -333,10 +336,10 @@ impl Scanner {
             Err(e) => {
                 slot.respawn_at = Some(respawn_time(slot, now));
                 report::warn(
-                    &self.prog,
+                    &self.cfg.prog,
                     format_args!(
                         "unable to spawn {} {}: {}",
-                        self.supervise,
+                        self.cfg.supervise,
                         show(path),
                         strerror(&e)
                     ),
