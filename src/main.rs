@@ -55,6 +55,28 @@ const TOOLS: &[(&str, &str, ToolMain, &str)] = &[
         |a| svkit_svscanctl::main(a),
         "send commands to a scanner",
     ),
+    (
+        "with-contenv",
+        "with-contenv",
+        |a| svkit_contenv::with_contenv(a),
+        "run a program with the container's environment",
+    ),
+    (
+        "printcontenv",
+        "printcontenv",
+        |a| svkit_contenv::printcontenv(a),
+        "print a container environment variable",
+    ),
+];
+
+/// Names that run a tool but are not installed under `/command`: `/init` is linked
+/// at the root of the tree, the rest are laid out by `/init` at run time.
+const HIDDEN: &[(&str, ToolMain)] = &[
+    ("init", |a| svkit_init::main(a)),
+    (svkit_init::STAGE2, |a| svkit_init::stage2(a)),
+    ("halt", |a| svkit_init::halt(a)),
+    ("poweroff", |a| svkit_init::halt(a)),
+    ("reboot", |a| svkit_init::halt(a)),
 ];
 
 fn find(name: &str) -> Option<ToolMain> {
@@ -62,6 +84,7 @@ fn find(name: &str) -> Option<ToolMain> {
         .iter()
         .find(|(plain, s6, _, _)| *plain == name || *s6 == name)
         .map(|&(_, _, f, _)| f)
+        .or_else(|| HIDDEN.iter().find(|(n, _)| *n == name).map(|&(_, f)| f))
 }
 
 fn usage() -> String {
@@ -83,6 +106,14 @@ fn main() -> ExitCode {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    // The scanner's hooks (`.s6-svscan/finish`, `SIGTERM`…) are links to us,
+    // called by their path.
+    if Path::new(&argv0)
+        .parent()
+        .is_some_and(|p| p.file_name().is_some_and(|d| d == ".s6-svscan"))
+    {
+        return svkit_init::scanner_hook(args);
+    }
     if let Some(tool) = find(&name) {
         return tool(args);
     }
@@ -95,7 +126,10 @@ fn main() -> ExitCode {
         "--list" => {
             let mut out = std::io::stdout().lock();
             for (plain, s6, _, _) in TOOLS {
-                let _ = writeln!(out, "{plain}\n{s6}");
+                let _ = writeln!(out, "{plain}");
+                if s6 != plain {
+                    let _ = writeln!(out, "{s6}");
+                }
             }
             ExitCode::SUCCESS
         }

@@ -3,6 +3,7 @@
 #   DESTDIR/command/svkit            the multi-call binary
 #   DESTDIR/command/<name>           -> svkit, for every tool, plain and s6- names
 #   DESTDIR/usr/bin/<name>           -> ../../command/<name>
+#   DESTDIR/init                     -> command/svkit (the container entry point)
 # The tool names come from the binary itself (svkit --list), so this script never
 # goes stale when a tool is added.
 set -eu
@@ -19,6 +20,8 @@ mkdir -p "$dest/command" "$dest/usr/bin"
 cp "$bin" "$dest/command/.svkit.new"
 chmod 0755 "$dest/command/.svkit.new"
 mv -f "$dest/command/.svkit.new" "$dest/command/svkit"
+
+ln -sfn command/svkit "$dest/init"
 
 for name in svkit $("$dest/command/svkit" --list); do
   if [ "$name" != svkit ]; then

@@ -25,6 +25,16 @@ pub enum ControlError {
     Sys(io::Error),
 }
 
+impl std::fmt::Display for ControlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ControlError::NotListening => f.write_str("not listening"),
+            ControlError::Broken => f.write_str("no usable control FIFO"),
+            ControlError::Sys(e) => f.write_str(&crate::report::strerror(e)),
+        }
+    }
+}
+
 /// Writes `bytes` to the FIFO at `fifo`. `ENXIO` becomes `NotListening`; any other
 /// open error is returned as `Sys` for the caller to interpret.
 pub fn write_fifo(fifo: &Path, bytes: &[u8]) -> Result<(), ControlError> {

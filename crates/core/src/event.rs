@@ -368,6 +368,30 @@ impl Watch {
         Ok(Watch { services })
     }
 
+    /// Subscribes to services that may not be supervised yet (a scanner is about to
+    /// start them): a missing status file counts as "down, not ready", and the
+    /// events tell the rest. The subscriptions must exist before the scanner starts
+    /// the supervisors, or their first events could be missed.
+    pub fn unstarted<P: AsRef<Path>>(dirs: &[P]) -> Result<Self, WatchError> {
+        let mut services = Vec::with_capacity(dirs.len());
+        for (i, dir) in dirs.iter().enumerate() {
+            let sub = Subscription::new(dir.as_ref()).map_err(|e| WatchError::Subscribe(i, e))?;
+            let st = match status::read(dir.as_ref()) {
+                Ok(st) => st,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Status::default(),
+                Err(e) => return Err(WatchError::Status(i, e)),
+            };
+            services.push(Watched {
+                sub,
+                up: st.is_up(),
+                ready: st.ready,
+                notifies: true,
+                pending: VecDeque::new(),
+            });
+        }
+        Ok(Watch { services })
+    }
+
     /// Declares that service `i` never notifies readiness (see [`Watched::notifies`]).
     pub fn without_readiness(&mut self, i: usize) {
         if let Some(s) = self.services.get_mut(i) {

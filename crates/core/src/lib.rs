@@ -9,10 +9,12 @@
 pub mod config;
 pub mod control;
 pub mod deathtally;
+pub mod envdir;
 pub mod event;
 pub mod exit;
 pub mod getopt;
 pub mod lock;
+pub mod overlay;
 pub mod poll;
 pub mod process;
 pub mod report;

@@ -6,7 +6,7 @@
 //! whatever the supervisor blocked for its signalfd; every descriptor the
 //! supervisor holds is close-on-exec.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::process::CommandExt;
@@ -31,12 +31,40 @@ pub struct Spawn<'a> {
     /// An `RLIMIT_NOFILE` (soft, hard) to restore in the child, for a parent that
     /// raised its own limit (see [`raise_nofile`]).
     pub nofile: Option<(u64, u64)>,
+    /// Replace the environment with exactly these variables.
+    pub env: Option<&'a [(OsString, OsString)]>,
+    /// Run in this directory.
+    pub cwd: Option<&'a Path>,
 }
 
 impl Spawn<'_> {
     /// Starts `program` with `argv = [argv0, args…]`; its pid. An `exec` failure is
     /// reported here, as an error, not as a child exit status.
     pub fn run(&self, program: &Path, argv0: &OsStr, args: &[&OsStr]) -> io::Result<i32> {
+        let (mut cmd, parked) = self.command(program, argv0, args)?;
+        let child = cmd.spawn();
+        drop(parked);
+        let child = child?;
+        // The caller reaps it with `reap`; dropping `Child` neither waits nor kills.
+        i32::try_from(child.id()).map_err(|_| io::Error::from_raw_os_error(libc::ERANGE))
+    }
+
+    /// Replaces the current process with `program`, set up as for [`Spawn::run`]
+    /// (the signal mask emptied, `RLIMIT_NOFILE` restored…). Returns only on failure.
+    pub fn exec(&self, program: &Path, argv0: &OsStr, args: &[&OsStr]) -> io::Error {
+        match self.command(program, argv0, args) {
+            Ok((mut cmd, _parked)) => cmd.exec(),
+            Err(e) => e,
+        }
+    }
+
+    /// The `Command`, and a descriptor to keep until it has forked (see below).
+    fn command(
+        &self,
+        program: &Path,
+        argv0: &OsStr,
+        args: &[&OsStr],
+    ) -> io::Result<(Command, Option<std::os::fd::OwnedFd>)> {
         // std reports exec failures through a pipe it opens just before forking, on
         // the lowest free descriptors. If `to` is free it could be one of them, and
         // the child's dup2 would clobber it; so `to` is kept busy in the parent.
@@ -57,27 +85,15 @@ impl Spawn<'_> {
         if let Some(fd) = self.stdout {
             cmd.stdout(Stdio::from(fd.try_clone_to_owned()?));
         }
+        if let Some(env) = self.env {
+            cmd.env_clear().envs(env.iter().map(|(k, v)| (k, v)));
+        }
+        if let Some(dir) = self.cwd {
+            cmd.current_dir(dir);
+        }
         sys::pre_exec(&mut cmd, self.session, map, self.nofile);
-        let child = cmd.spawn();
-        drop(parked);
-        let child = child?;
-        // The caller reaps it with `reap`; dropping `Child` neither waits nor kills.
-        i32::try_from(child.id()).map_err(|_| io::Error::from_raw_os_error(libc::ERANGE))
+        Ok((cmd, parked))
     }
-}
-
-/// Replaces the current process with `program` (`argv = [argv0, args…]`), with the
-/// signal mask emptied and `RLIMIT_NOFILE` restored. Returns only on failure.
-pub fn exec(
-    program: &Path,
-    argv0: &OsStr,
-    args: &[&OsStr],
-    nofile: Option<(u64, u64)>,
-) -> io::Error {
-    let mut cmd = Command::new(program);
-    cmd.arg0(argv0).args(args);
-    sys::pre_exec(&mut cmd, false, None, nofile);
-    cmd.exec()
 }
 
 /// Takes ownership of descriptor `fd`, inherited from our parent and named on the

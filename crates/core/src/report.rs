@@ -74,6 +74,12 @@ fn emit(line: &str) {
     let _ = io::stderr().lock().write_all(line.as_bytes());
 }
 
+/// `prog: fatal: msg`, for a process that reports a fatal condition and goes on
+/// to clean up (the exit code comes later).
+pub fn fatal(prog: &str, msg: impl fmt::Display) {
+    emit(&format!("{prog}: fatal: {msg}\n"));
+}
+
 /// `prog: warning: msg`
 pub fn warn(prog: &str, msg: impl fmt::Display) {
     emit(&format!("{prog}: warning: {msg}\n"));

@@ -49,5 +49,8 @@ pub const SCAN_LOCK: &str = ".s6-svscan/lock";
 pub const SCAN_CONTROL: &str = ".s6-svscan/control";
 /// Exec'd by the scanner when it is done.
 pub const SCAN_FINISH: &str = ".s6-svscan/finish";
+/// svkit extension: milliseconds the scanner gives its supervisors to exit when it
+/// stops, before it runs `finish` anyway (absent or 0: no limit). Read at stop time.
+pub const SCAN_TIMEOUT_STOP: &str = ".s6-svscan/timeout-stop";
 /// Exec'd by the scanner on a fatal error.
 pub const SCAN_CRASH: &str = ".s6-svscan/crash";

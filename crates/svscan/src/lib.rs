@@ -31,7 +31,9 @@ use nix::sys::signalfd::SignalFd;
 use nix::sys::stat::{Mode, umask};
 use svkit_core::process::{self, Spawn};
 use svkit_core::report::{self, Failure, show, strerror};
-use svkit_core::servicedir::{SCAN_CONTROL, SCAN_CRASH, SCAN_CTL_DIR, SCAN_FINISH, SCAN_LOCK};
+use svkit_core::servicedir::{
+    SCAN_CONTROL, SCAN_CRASH, SCAN_CTL_DIR, SCAN_FINISH, SCAN_LOCK, SCAN_TIMEOUT_STOP,
+};
 use svkit_core::{Exit, config, control, getopt, lock, poll, signals};
 
 use scanner::{Phase, Scanner, Settings};
@@ -102,7 +104,11 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     if let Some(f) = &failure {
         report::warn(&prog, format_args!("{}; trying {script}", f.msg));
     }
-    let e = process::exec(Path::new(script), OsStr::new(script), &[], nofile);
+    let e = Spawn {
+        nofile,
+        ..Spawn::default()
+    }
+    .exec(Path::new(script), OsStr::new(script), &[]);
     match failure {
         None if e.kind() == io::ErrorKind::NotFound => ExitCode::SUCCESS,
         None => report::die(
@@ -332,6 +338,13 @@ fn run_loop(prog: &str, s: &mut Scanner, setup: &Setup) -> Result<(), Failure> {
     }
     if s.phase == Phase::Aborting {
         s.reap(Instant::now()); // one last pass, as s6
+    }
+    let left = s.supervisors();
+    if left > 0 {
+        report::warn(
+            prog,
+            format_args!("{left} supervisors still running after {SCAN_TIMEOUT_STOP}; going on"),
+        );
     }
     Ok(())
 }

@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
 use nix::sys::signal::Signal;
-use svkit_core::lock;
 use svkit_core::process::{self, Spawn};
 use svkit_core::report::{self, show, strerror};
-use svkit_core::servicedir::{LOCK, LOG_DIR};
+use svkit_core::servicedir::{LOCK, LOG_DIR, SCAN_TIMEOUT_STOP};
+use svkit_core::{config, lock};
 
 /// Device and inode of a service directory.
 pub(crate) type Key = (u64, u64);
@@ -142,6 +142,8 @@ pub(crate) struct Scanner {
     /// Scan-dir entries warned about in the last scan, so each problem is said once.
     warned: HashSet<OsString>,
     pub(crate) phase: Phase,
+    /// Stopping: when to give up waiting for supervisors (`timeout-stop`).
+    stop_by: Option<Instant>,
 }
 
 impl Scanner {
@@ -153,6 +155,7 @@ impl Scanner {
             pids: HashMap::new(),
             warned: HashSet::new(),
             phase: Phase::Running,
+            stop_by: None,
         }
     }
 
@@ -391,7 +394,7 @@ impl Scanner {
     /// The next time something is due: a supervisor restart or a periodic rescan.
     pub(crate) fn deadline(&self) -> Option<Instant> {
         if self.phase != Phase::Running {
-            return None;
+            return self.stop_by;
         }
         let respawns = self.services.values().flat_map(|s| {
             std::iter::once(s.main.respawn_at).chain(s.log.as_ref().map(|l| l.respawn_at))
@@ -516,6 +519,9 @@ impl Scanner {
             return;
         }
         self.phase = Phase::Stopping;
+        let timeout = config::read_uint(Path::new(SCAN_TIMEOUT_STOP)).or(0);
+        self.stop_by =
+            (timeout > 0).then(|| Instant::now() + Duration::from_millis(u64::from(timeout)));
         for s in self.services.values_mut() {
             Self::signal_supervisors(s, log_sig);
             s.pipe = None;
@@ -530,12 +536,22 @@ impl Scanner {
         self.phase = Phase::Aborting;
     }
 
+    /// Supervisors of ours still running (only abnormal at the end: `b`, or
+    /// `timeout-stop` reached).
+    pub(crate) fn supervisors(&self) -> usize {
+        self.pids.len()
+    }
+
     /// Whether the main loop is over.
     pub(crate) fn done(&self) -> bool {
         match self.phase {
             Phase::Running => false,
-            // Ours are reaped; foreign ones are watched through their pidfds.
-            Phase::Stopping => self.pids.is_empty() && self.services.values().all(|s| !s.running()),
+            // Ours are reaped; foreign ones are watched through their pidfds; and
+            // `timeout-stop` bounds the wait.
+            Phase::Stopping => {
+                (self.pids.is_empty() && self.services.values().all(|s| !s.running()))
+                    || self.stop_by.is_some_and(|t| t <= Instant::now())
+            }
             Phase::Aborting => true,
         }
     }

@@ -1,0 +1,28 @@
+//! s6-overlay's runtime layout: the paths every image and script relies on
+//! (`/run/service`, `/run/s6/container_environment`, the exit-code file, `halt`).
+//!
+//! Invariant: these are the paths of s6-overlay v3, spelled once; the v2 names
+//! (`/var/run/s6/...`) reach them through the `/var/run` → `/run` link.
+
+/// The writable runtime directory.
+pub const RUN: &str = "/run";
+/// The scan directory the container's scanner runs on.
+pub const SCANDIR: &str = "/run/service";
+/// svkit's (and s6-overlay's) runtime state.
+pub const S6_DIR: &str = "/run/s6";
+/// One file per container environment variable.
+pub const CONTAINER_ENV: &str = "/run/s6/container_environment";
+/// Copies of `/etc/services.d/*`, supervised through links in the scan directory.
+pub const LEGACY_SERVICES: &str = "/run/s6/legacy-services";
+/// The v2 scan directory name: a link to [`SCANDIR`].
+pub const V2_SCANDIR: &str = "/run/s6/services";
+/// `halt`, `poweroff`, `reboot`: stop the container from inside.
+pub const BASEDIR_BIN: &str = "/run/s6/basedir/bin";
+/// The container's working directory (`WORKDIR`), for the CMD.
+pub const WORKDIR_FILE: &str = "/run/s6/workdir";
+/// The CMD's pid, while it runs with `S6_CMD_RECEIVE_SIGNALS`.
+pub const CMDPID_FILE: &str = "/run/s6/cmdpid";
+/// Directory of the container's results.
+pub const RESULTS_DIR: &str = "/run/s6-linux-init-container-results";
+/// The container's exit code: last writer wins.
+pub const EXITCODE_FILE: &str = "/run/s6-linux-init-container-results/exitcode";

@@ -1,0 +1,343 @@
+//! Stage 0 and 1 of `/init`: make `/run` usable, dump the environment, lay out the
+//! scan directory and its hooks, start stage 2, and become the scanner (PID 1).
+//!
+//! Invariants: `/run` is writable before anything is written there (a tmpfs is
+//! mounted over it if it is not and we may); state from a previous run of the
+//! container is removed first; the supervision tree and stage 2 get exactly `PATH`
+//! (plus everything with `S6_KEEP_ENV`); the scanner is exec'd in this very process,
+//! so PID 1 stays PID 1.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, DirBuilder, File};
+use std::io::{self, Read};
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, symlink};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
+use svkit_core::overlay::{
+    BASEDIR_BIN, CONTAINER_ENV, RESULTS_DIR, RUN, S6_DIR, SCANDIR, V2_SCANDIR, WORKDIR_FILE,
+};
+use svkit_core::process::{self, Spawn};
+use svkit_core::report::{self, Failure, show, strerror};
+use svkit_core::servicedir::{SCAN_CTL_DIR, SCAN_TIMEOUT_STOP};
+use svkit_core::{Exit, envdir};
+
+use crate::control::set_exit_code;
+use crate::settings::{Log, uint};
+use crate::{HOOK_SIGNALS, STAGE2};
+
+const PROG: &str = "init";
+
+/// `PATH` with `/command`, `/usr/bin` and `/bin` in front when missing (s6-overlay's
+/// rule), so the tools are found whatever the image's `PATH`.
+pub(crate) fn fixed_path(current: Option<OsString>) -> OsString {
+    let mut path = current
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "/bin".into());
+    for dir in ["/bin", "/usr/bin", "/command"] {
+        if !path
+            .as_bytes()
+            .split(|&b| b == b':')
+            .any(|d| d == dir.as_bytes())
+        {
+            let mut p = OsString::from(dir);
+            p.push(":");
+            p.push(&path);
+            path = p;
+        }
+    }
+    path
+}
+
+/// Runs `/init CMD...`; returns only on failure (the success path execs the scanner).
+pub(crate) fn run(args: &[OsString]) -> Failure {
+    match boot(args) {
+        Ok(never) => match never {},
+        Err(f) => f,
+    }
+}
+
+enum Never {}
+
+fn boot(cmd: &[OsString]) -> Result<Never, Failure> {
+    let path = fixed_path(std::env::var_os("PATH"));
+    let log = Log {
+        prog: PROG,
+        verbosity: uint(std::env::var_os("S6_VERBOSITY").as_ref(), 2),
+    };
+    wait_for_closing_fd(&log);
+    let exe = std::env::current_exe().map_err(|e| Failure::sys("find my own executable", &e))?;
+    if std::process::id() != 1 {
+        // Under docker --init, tini, catatonit...: we carry on as a subreaper (the
+        // scanner makes itself one), so orphans are still reaped here.
+        report::warn(
+            PROG,
+            format_args!(
+                "not running as PID 1 (pid {}): carrying on as a child subreaper",
+                std::process::id()
+            ),
+        );
+    }
+    prepare_run(&log)?;
+    link_var_run(&log);
+    clean_run()?;
+    let keep = crate::settings::keep_env();
+    let env: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(k, _)| k != "PATH")
+        .chain([("PATH".into(), path.clone())])
+        .collect();
+    if !keep {
+        dump_env(&env, &log)?;
+    }
+    let cwd =
+        std::env::current_dir().map_err(|e| Failure::sys("read the working directory", &e))?;
+    fs::write(WORKDIR_FILE, cwd.as_os_str().as_bytes())
+        .map_err(|e| Failure::sys(format!("write {WORKDIR_FILE}"), &e))?;
+    lay_out(&exe)?;
+
+    // The tree, stage 2 and the CMD get PATH only, unless S6_KEEP_ENV.
+    let tree_env: Vec<(OsString, OsString)> = if keep {
+        env
+    } else {
+        vec![("PATH".into(), path)]
+    };
+    let (ready_r, ready_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
+        .map_err(|e| Failure::sys("create a pipe", &e.into()))?;
+    let cmd: Vec<&OsStr> = cmd.iter().map(OsString::as_os_str).collect();
+    Spawn {
+        session: true,
+        fd: Some((ready_r.as_fd(), 3)),
+        env: Some(&tree_env),
+        ..Spawn::default()
+    }
+    .run(&exe, OsStr::new(STAGE2), &cmd)
+    .map_err(|e| Failure::sys("start stage 2", &e))?;
+    drop(ready_r);
+
+    let null = File::open("/dev/null").map_err(|e| Failure::sys("open /dev/null", &e))?;
+    let e = Spawn {
+        fd: Some((ready_w.as_fd(), 4)),
+        stdin: Some(null.as_fd()),
+        env: Some(&tree_env),
+        cwd: Some(Path::new("/")),
+        ..Spawn::default()
+    }
+    .exec(
+        &exe,
+        OsStr::new("s6-svscan"),
+        &[OsStr::new("-d4"), OsStr::new(SCANDIR)],
+    );
+    Err(Failure::sys("exec s6-svscan", &e))
+}
+
+/// `S6_WAIT_FOR_CLOSING_FD`: a container manager's sync — block until that fd
+/// reports end-of-file.
+fn wait_for_closing_fd(log: &Log) {
+    let fd = uint(std::env::var_os("S6_WAIT_FOR_CLOSING_FD").as_ref(), 0);
+    if fd < 3 {
+        return;
+    }
+    let Ok(fd) = i32::try_from(fd) else { return };
+    match process::inherited_fd(fd) {
+        Ok(owned) => {
+            let mut f = File::from(owned);
+            let mut buf = [0u8; 64];
+            while let Ok(n) = f.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        Err(e) => log.warn(format_args!(
+            "S6_WAIT_FOR_CLOSING_FD={fd}: {}",
+            strerror(&e)
+        )),
+    }
+}
+
+fn writable(dir: &Path) -> bool {
+    let probe = dir.join(".svkit-write-test");
+    let ok = File::create(&probe).is_ok();
+    let _ = fs::remove_file(&probe);
+    ok
+}
+
+/// `/run` must exist and be writable. If it is not writable and we may mount, a
+/// tmpfs goes over it (s6-overlay does that only with `S6_READ_ONLY_ROOT`).
+fn prepare_run(log: &Log) -> Result<(), Failure> {
+    let run = Path::new(RUN);
+    match fs::metadata(run) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(Failure::new(Exit::Usage, "/run is not a directory")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            DirBuilder::new()
+                .mode(0o755)
+                .create(run)
+                .map_err(|e| Failure::sys("create /run", &e))?;
+        }
+        Err(e) => return Err(Failure::sys("stat /run", &e)),
+    }
+    if writable(run) {
+        if run_is_noexec() {
+            log.warn("/run is mounted noexec: services in /etc/services.d are run from there");
+        }
+        return Ok(());
+    }
+    log.info("[s6-init] /run is not writable: mounting a tmpfs on it");
+    nix::mount::mount(
+        Some("tmpfs"),
+        run,
+        Some("tmpfs"),
+        nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
+        Some("mode=0755"),
+    )
+    .map_err(|e| {
+        Failure::new(
+            Exit::System,
+            format!(
+                "/run is not writable and a tmpfs cannot be mounted on it: {}; give the \
+                 container a writable /run (docker run --tmpfs /run:exec)",
+                e.desc()
+            ),
+        )
+    })?;
+    if writable(run) {
+        Ok(())
+    } else {
+        Err(Failure::new(Exit::System, "/run is still not writable"))
+    }
+}
+
+fn run_is_noexec() -> bool {
+    fs::read_to_string("/proc/self/mounts").is_ok_and(|m| {
+        m.lines()
+            .rfind(|l| l.split_whitespace().nth(1) == Some(RUN))
+            .is_some_and(|l| {
+                l.split_whitespace()
+                    .nth(3)
+                    .is_some_and(|o| o.split(',').any(|x| x == "noexec"))
+            })
+    })
+}
+
+/// `/var/run` must lead to `/run` (v2 paths such as `/var/run/s6/services` and
+/// `/var/run/s6/container_environment` depend on it). Fixed where possible.
+fn link_var_run(log: &Log) {
+    let var_run = Path::new("/var/run");
+    if fs::canonicalize(var_run).is_ok_and(|p| p == Path::new(RUN)) {
+        return;
+    }
+    let r = (|| {
+        fs::create_dir_all("/var")?;
+        match fs::symlink_metadata(var_run) {
+            Ok(m) if m.is_dir() => fs::remove_dir_all(var_run)?,
+            Ok(_) => fs::remove_file(var_run)?,
+            Err(_) => {}
+        }
+        symlink(RUN, var_run)
+    })();
+    if let Err(e) = r {
+        log.warn(format_args!(
+            "/var/run is not a link to /run and cannot be made one: {}",
+            strerror(&e)
+        ));
+    }
+}
+
+/// Removes what a previous run of this container left in `/run` (a `docker restart`
+/// keeps the writable layer), then creates the directories the stages use.
+fn clean_run() -> Result<(), Failure> {
+    for p in [S6_DIR, SCANDIR, "/run/uncaught-logs", RESULTS_DIR] {
+        match fs::remove_dir_all(p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Failure::sys(format!("remove {p}"), &e)),
+        }
+    }
+    if let Ok(rd) = fs::read_dir(RUN) {
+        for e in rd.filter_map(Result::ok) {
+            if e.file_name().as_bytes().starts_with(b"s6-rc") {
+                let _ = fs::remove_dir_all(e.path()).or_else(|_| fs::remove_file(e.path()));
+            }
+        }
+    }
+    for p in [S6_DIR, SCANDIR, RESULTS_DIR, BASEDIR_BIN] {
+        DirBuilder::new()
+            .mode(0o755)
+            .recursive(true)
+            .create(p)
+            .map_err(|e| Failure::sys(format!("create {p}"), &e))?;
+    }
+    Ok(())
+}
+
+/// The container environment, one file per variable. The directory is 0700 and
+/// the files 0600: the environment often holds secrets.
+fn dump_env(env: &[(OsString, OsString)], log: &Log) -> Result<(), Failure> {
+    let skipped = envdir::dump(
+        Path::new(CONTAINER_ENV),
+        env.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str())),
+        0o700,
+        0o600,
+    )
+    .map_err(|e| Failure::sys(format!("write {CONTAINER_ENV}"), &e))?;
+    for name in skipped {
+        log.warn(format_args!(
+            "variable {} cannot be a file name: not in {CONTAINER_ENV}",
+            show(&name)
+        ));
+    }
+    Ok(())
+}
+
+/// The scan directory's hooks, `halt`, the v2 scan-dir name and the exit code file.
+/// Hooks and `halt` are links to this executable, which knows them by name: no
+/// shell is needed in the image.
+fn lay_out(exe: &Path) -> Result<(), Failure> {
+    let ctl = Path::new(SCANDIR).join(SCAN_CTL_DIR);
+    DirBuilder::new()
+        .mode(0o700)
+        .create(&ctl)
+        .map_err(|e| Failure::sys(format!("create {}", ctl.display()), &e))?;
+    let link = |name: &Path| {
+        symlink(exe, name).map_err(|e| Failure::sys(format!("link {}", name.display()), &e))
+    };
+    for hook in ["finish", "crash"].into_iter().chain(HOOK_SIGNALS) {
+        link(&ctl.join(hook))?;
+    }
+    let grace = uint(std::env::var_os("S6_SERVICES_GRACETIME").as_ref(), 3000);
+    write_timeout_stop(grace)?;
+    for name in ["halt", "poweroff", "reboot"] {
+        link(&Path::new(BASEDIR_BIN).join(name))?;
+    }
+    symlink(SCANDIR, V2_SCANDIR).map_err(|e| Failure::sys(format!("link {V2_SCANDIR}"), &e))?;
+    set_exit_code(0).map_err(|e| Failure::sys("write the exit code", &e))
+}
+
+/// How long the scanner gives services to stop at shutdown (`S6_SERVICES_GRACETIME`).
+pub(crate) fn write_timeout_stop(ms: u64) -> Result<(), Failure> {
+    let p: PathBuf = Path::new(SCANDIR).join(SCAN_TIMEOUT_STOP);
+    fs::write(&p, format!("{ms}\n")).map_err(|e| Failure::sys(format!("write {}", p.display()), &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_gets_command_usr_bin_and_bin() {
+        assert_eq!(
+            fixed_path(Some(
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()
+            )),
+            OsString::from("/command:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        );
+        assert_eq!(fixed_path(None), OsString::from("/command:/usr/bin:/bin"));
+        assert_eq!(
+            fixed_path(Some("/opt/bin".into())),
+            OsString::from("/command:/usr/bin:/bin:/opt/bin")
+        );
+    }
+}

@@ -1,0 +1,95 @@
+#!/bin/sh
+# container.sh — run an image-like root under svkit's /init, without Docker.
+#
+# usage: container.sh [-r ROOT] [-b BIN] [-e NAME=VALUE]... [-w WORKDIR] [-n] [-R]
+#                     ETC [CMD...]
+#
+# Builds ROOT (default: a new directory under /tmp): the host's /usr overlaid
+# read-only with svkit's /usr/bin links, /bin /sbin /lib* as on the host, svkit
+# installed by tools/install.sh (/init, /command), the contents of ETC copied into
+# /etc over a minimal base (passwd, group, hosts), an empty writable /run and /tmp.
+# Then runs /init CMD... as PID 1 of new PID, mount, network and UTS namespaces,
+# chrooted into ROOT, with an environment like Docker's (PATH, HOSTNAME, HOME and
+# the -e variables). The exit status is /init's.
+#   -n   run /init as a child of a shell that is PID 1 (like docker --init)
+#   -R   make /run read-only (to test a container without a writable /run)
+# ROOT is left in place for inspection; the caller removes it.
+set -eu
+
+root= bin= workdir=/ notpid1= rorun=
+vars=
+nl='
+'
+while getopts r:b:e:w:nR opt; do
+  case $opt in
+    r) root=$OPTARG ;;
+    b) bin=$OPTARG ;;
+    e) vars=$vars$OPTARG$nl ;;
+    w) workdir=$OPTARG ;;
+    n) notpid1=1 ;;
+    R) rorun=1 ;;
+    *) echo "usage: $0 [-r ROOT] [-b BIN] [-e NAME=VALUE]... [-w DIR] [-n] [-R] ETC [CMD...]" >&2; exit 100 ;;
+  esac
+done
+shift $((OPTIND - 1))
+[ $# -ge 1 ] || { echo "$0: usage: container.sh [options] ETC [CMD...]" >&2; exit 100; }
+etc=$(realpath "$1")
+shift
+here=$(dirname "$(realpath "$0")")
+[ -n "$bin" ] || bin=$here/../target/release/svkit
+bin=$(realpath "$bin")
+[ -n "$root" ] || root=$(mktemp -d /tmp/svkit-root.XXXXXX)
+mkdir -p "$root"
+root=$(realpath "$root")
+
+# The image: svkit, /etc, and the mount points.
+sh "$here/install.sh" "$bin" "$root"
+mv "$root/usr" "$root/.svkit-usr"
+mkdir -p "$root/usr" "$root/etc" "$root/proc" "$root/dev" "$root/tmp" "$root/run" \
+  "$root/var" "$root/root"
+for d in bin sbin lib lib64 lib32 libx32; do
+  if [ -L "/$d" ]; then
+    ln -sfn "$(readlink "/$d")" "$root/$d"
+  elif [ -d "/$d" ]; then
+    mkdir -p "$root/$d"
+  fi
+done
+for f in passwd group hosts nsswitch.conf; do
+  [ -e "/etc/$f" ] && cp "/etc/$f" "$root/etc/$f"
+done
+cp -a "$etc/." "$root/etc/"
+envfile=$root/.svkit-env
+printf '%s' "$vars" > "$envfile"
+
+# Inside new namespaces: mounts that vanish with the container, then /init.
+export SVKIT_ROOT="$root" SVKIT_NOTPID1="$notpid1" SVKIT_RORUN="$rorun" \
+  SVKIT_ENVFILE="$envfile" SVKIT_WORKDIR="$workdir"
+exec unshare --mount --pid --fork --net --uts --kill-child sh -c '
+  set -eu
+  r=$SVKIT_ROOT
+  mount --make-rprivate /
+  mount -t overlay overlay -o "lowerdir=$r/.svkit-usr:/usr" "$r/usr"
+  for d in bin sbin lib lib64 lib32 libx32; do
+    if [ -d "/$d" ] && [ ! -L "/$d" ]; then
+      mount --bind "/$d" "$r/$d" && mount -o remount,bind,ro "$r/$d"
+    fi
+  done
+  mount -t proc proc "$r/proc"
+  mount --rbind /dev "$r/dev"
+  mount -t tmpfs -o mode=1777 tmpfs "$r/tmp"
+  if [ -n "$SVKIT_RORUN" ]; then
+    mount --bind "$r/run" "$r/run" && mount -o remount,bind,ro "$r/run"
+  fi
+  ip link set lo up 2>/dev/null || true
+  hostname svkit-container
+  # argv: env -i -C WORKDIR <Docker-like env> <-e vars> /init CMD...
+  if [ -n "$SVKIT_NOTPID1" ]; then
+    set -- /bin/sh -c "/init \"\$@\"; exit \$?" sh "$@"
+  else
+    set -- /init "$@"
+  fi
+  while IFS= read -r kv; do set -- "$kv" "$@"; done < "$SVKIT_ENVFILE"
+  set -- env -i -C "$SVKIT_WORKDIR" PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    HOSTNAME=svkit-container HOME=/root "$@"
+  exec chroot "$r" "$@"
+' container "$@"
