@@ -8,6 +8,8 @@ mod util;
 
 #[path = "integration/bad_input.rs"]
 mod bad_input;
+#[path = "integration/init.rs"]
+mod init;
 #[path = "integration/interop.rs"]
 mod interop;
 #[path = "integration/multicall.rs"]

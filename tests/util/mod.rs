@@ -101,6 +101,12 @@ pub fn wait_on(w: &mut Watch, goal: Goal) -> u32 {
         .unwrap_or_else(|e| panic!("never reached {goal:?}: {e:?}"))
 }
 
+/// Waits until `path` exists.
+#[track_caller]
+pub fn wait_file(path: &Path) {
+    poll_until(&format!("{}", path.display()), || path.exists());
+}
+
 /// Reads a file that a service writes, once it exists and satisfies `done`.
 #[track_caller]
 pub fn read_when(path: &Path, done: impl Fn(&str) -> bool) -> String {
@@ -134,6 +140,16 @@ impl ServiceDir {
     /// `finish`, as a `/bin/sh` script body.
     pub fn finish(self, body: &str) -> Self {
         write_exec(&self.path.join("finish"), &format!("#!/bin/sh\n{body}\n"));
+        self
+    }
+
+    /// An executable file with exactly this content (shebang included).
+    pub fn exec(self, name: &str, content: &str) -> Self {
+        let p = self.path.join(name);
+        if let Some(d) = p.parent() {
+            fs::create_dir_all(d).unwrap();
+        }
+        write_exec(&p, content);
         self
     }
 
@@ -345,6 +361,75 @@ impl Drop for Sandbox {
 pub fn signal(pid: u32, sig: nix::sys::signal::Signal) {
     let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap());
     nix::sys::signal::kill(pid, sig).unwrap();
+}
+
+/// A container: `tools/container.sh` running an image-like root under svkit's
+/// `/init`, in new namespaces. Killing the harness (the sandbox does) kills the
+/// container: its PID 1 gets SIGKILL when `unshare` dies.
+pub struct Container {
+    /// The harness process (`unshare`), parent of the container's PID 1.
+    pub pid: u32,
+    /// The container's root, as seen from here.
+    pub root: PathBuf,
+}
+
+impl Container {
+    /// A path inside the container, as seen from here.
+    pub fn path(&self, p: &str) -> PathBuf {
+        self.root.join(p.trim_start_matches('/'))
+    }
+
+    /// The copy of `/etc/services.d/NAME` the container supervises.
+    pub fn service(&self, name: &str) -> PathBuf {
+        self.path(&format!("/run/s6/legacy-services/{name}"))
+    }
+
+    /// The host pid of the container's PID 1.
+    #[track_caller]
+    pub fn init_pid(&self) -> u32 {
+        let mut init = 0;
+        poll_until("the container's PID 1", || {
+            init = fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.pid))
+                .unwrap_or_default()
+                .split_whitespace()
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+            init != 0
+        });
+        init
+    }
+
+    /// Waits until service `name` has a supervisor and reaches `goal`.
+    #[track_caller]
+    pub fn wait_service(&self, name: &str, goal: Goal) {
+        let dir = self.service(name);
+        poll_until(&format!("service {name} supervised"), || {
+            status::read(&dir).is_ok()
+        });
+        wait_for(&dir, goal);
+    }
+}
+
+impl Sandbox {
+    /// Starts a container whose `/etc` is the sandbox's `etc` directory, with
+    /// harness options (`-e NAME=VALUE`, `-n`, `-R`…) and a CMD.
+    pub fn container(&mut self, opts: &[&str], cmd: &[&str]) -> Container {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/container.sh");
+        let root = self.join("root");
+        fs::create_dir_all(self.join("etc")).unwrap();
+        let mut c = Command::new("sh");
+        c.arg(script)
+            .arg("-r")
+            .arg(&root)
+            .arg("-b")
+            .arg(svkit_bin())
+            .args(opts)
+            .arg(self.join("etc"))
+            .args(cmd);
+        let pid = self.spawn(c, "container.log");
+        Container { pid, root }
+    }
 }
 
 /// The output of a finished command as text.

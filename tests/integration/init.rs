@@ -1,0 +1,467 @@
+//! /init in the container harness (tools/container.sh: new PID, mount and network
+//! namespaces, chroot): boot, services, CMD, environment, shutdown and exit codes,
+//! as an s6-overlay image would see them.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use nix::sys::signal::Signal;
+use svkit_core::event::Goal;
+
+use crate::util::*;
+
+/// The seed sample (tools/sample/etc) as the image's /etc.
+fn seed_etc(sb: &Sandbox) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/sample/etc");
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", src.display()))
+        .arg(sb.join("etc"))
+        .status();
+    assert!(st.unwrap().success());
+}
+
+/// A service in the image's /etc/services.d.
+fn svc(sb: &Sandbox, name: &str) -> ServiceDir {
+    sb.service(&format!("etc/services.d/{name}"))
+}
+
+/// An executable file in the image's /etc.
+fn etc_script(sb: &Sandbox, path: &str, body: &str) {
+    let p = sb.join(&format!("etc/{path}"));
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    write_exec(&p, body);
+}
+
+/// The host pid of the container process whose pid inside the container is `ns_pid`.
+fn host_pid(init: u32, ns_pid: u64) -> u32 {
+    let ns = fs::read_link(format!("/proc/{init}/ns/pid")).unwrap();
+    fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| {
+            fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|l| l == ns)
+                && fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+                    s.lines()
+                        .any(|l| l.starts_with("NSpid:") && l.ends_with(&format!("\t{ns_pid}")))
+                })
+        })
+        .unwrap_or_else(|| panic!("no process with pid {ns_pid} in the container"))
+}
+
+fn exit_of(sb: &mut Sandbox, c: &Container) -> i32 {
+    sb.wait_exit(c.pid).expect("the harness exits normally")
+}
+
+#[test]
+fn seed_sample_serves_then_stops_on_sigterm() {
+    let mut sb = Sandbox::new();
+    seed_etc(&sb);
+    let c = sb.container(&["-e", "PORT=8080"], &[]);
+    c.wait_service("service1", Goal::UP);
+    c.wait_service("service2", Goal::UP);
+    let init = c.init_pid();
+    // Each service runs under its own supervisor, and service1 answers HTTP.
+    let py = host_pid(init, read_status(&c.service("service1")).pid);
+    assert!(
+        fs::read_to_string(format!("/proc/{py}/cmdline"))
+            .unwrap()
+            .contains("http.server")
+    );
+    let mut answer = String::new();
+    poll_until("service1 answering HTTP", || {
+        let out = Command::new("nsenter")
+            .args(["-t", &init.to_string(), "-n", "/usr/bin/python3", "-c"])
+            .arg("import urllib.request as u; print(u.urlopen('http://127.0.0.1:8080/').status)")
+            .output()
+            .unwrap();
+        answer = stdout_of(&out);
+        answer.trim() == "200"
+    });
+    signal(init, Signal::SIGTERM);
+    assert_eq!(exit_of(&mut sb, &c), 0);
+    let out = sb.log("container");
+    for line in [
+        "service1 exited. code=256\n",
+        "service2 exited. code=256\n",
+        "[cont-finish.d] executing container finish scripts...\n",
+        "cont-finish: cleaning up\n",
+        "[cont-finish.d] done.\n",
+    ] {
+        assert!(out.contains(line), "{line:?} missing from:\n{out}");
+    }
+}
+
+#[test]
+fn v2_finish_idiom_stops_the_container_with_the_code_it_wrote() {
+    let mut sb = Sandbox::new();
+    svc(&sb, "main").run("exec sleep 1000").finish(
+        "echo 42 > /run/s6-linux-init-container-results/exitcode\nexec s6-svscanctl -t /var/run/s6/services",
+    );
+    svc(&sb, "other").run("exec sleep 1000");
+    let c = sb.container(&[], &[]);
+    c.wait_service("main", Goal::UP);
+    c.wait_service("other", Goal::UP);
+    sb.svkit("svc")
+        .arg("-k")
+        .arg(c.service("main"))
+        .assert()
+        .success();
+    assert_eq!(exit_of(&mut sb, &c), 42);
+}
+
+#[test]
+fn cmd_exit_code_becomes_the_containers() {
+    for (cmd, code) in [("exit 3", 3), ("kill -KILL $$", 137), ("exit 0", 0)] {
+        let mut sb = Sandbox::new();
+        let c = sb.container(&[], &["sh", "-c", cmd]);
+        assert_eq!(exit_of(&mut sb, &c), code, "{cmd}");
+        assert!(
+            sb.log("container")
+                .contains(&format!("[cmd] sh exited {code}\n"))
+        );
+    }
+}
+
+#[test]
+fn halt_from_a_service_stops_the_container() {
+    let mut sb = Sandbox::new();
+    svc(&sb, "a").run("echo 9 > /run/s6-linux-init-container-results/exitcode\n/run/s6/basedir/bin/poweroff\nexec sleep 1000");
+    let c = sb.container(&[], &[]);
+    assert_eq!(exit_of(&mut sb, &c), 9);
+}
+
+#[test]
+fn container_environment_reaches_with_contenv_services_only() {
+    let mut sb = Sandbox::new();
+    svc(&sb, "withenv").exec(
+        "run",
+        "#!/usr/bin/with-contenv sh\nprintf '%s' \"${SECRET-unset}\" > /run/out-with\nprintf '%s' \"${NEWVAR-unset}\" > /run/out-new\nprintcontenv SECRET > /run/out-print\nexec sleep 1000\n",
+    );
+    svc(&sb, "plain").run("printf '%s' \"${SECRET-unset}\" > /run/out-plain\nexec sleep 1000");
+    etc_script(
+        &sb,
+        "cont-init.d/10-add",
+        "#!/bin/sh\nprintf 'from-init\\n' > /run/s6/container_environment/NEWVAR\n",
+    );
+    let c = sb.container(&["-e", "SECRET=s3cret"], &[]);
+    c.wait_service("withenv", Goal::UP);
+    c.wait_service("plain", Goal::UP);
+    assert_eq!(
+        read_when(&c.path("/run/out-with"), |s| !s.is_empty()),
+        "s3cret"
+    );
+    assert_eq!(
+        read_when(&c.path("/run/out-new"), |s| !s.is_empty()),
+        "from-init"
+    );
+    assert_eq!(
+        read_when(&c.path("/run/out-print"), |s| !s.is_empty()),
+        "s3cret\n"
+    );
+    assert_eq!(
+        read_when(&c.path("/run/out-plain"), |s| !s.is_empty()),
+        "unset"
+    );
+    let dump = c.path("/run/s6/container_environment");
+    assert_eq!(
+        fs::metadata(&dump).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    assert_eq!(fs::read(dump.join("SECRET")).unwrap(), b"s3cret\n");
+    signal(c.init_pid(), Signal::SIGTERM);
+    assert_eq!(exit_of(&mut sb, &c), 0);
+}
+
+#[test]
+fn keep_env_gives_everyone_the_environment() {
+    let mut sb = Sandbox::new();
+    svc(&sb, "plain").run("printf '%s' \"${SECRET-unset}\" > /run/out-plain\nexec sleep 1000");
+    let c = sb.container(&["-e", "SECRET=s3cret", "-e", "S6_KEEP_ENV=1"], &[]);
+    c.wait_service("plain", Goal::UP);
+    assert_eq!(
+        read_when(&c.path("/run/out-plain"), |s| !s.is_empty()),
+        "s3cret"
+    );
+    assert!(
+        !c.path("/run/s6/container_environment").exists(),
+        "no dump with S6_KEEP_ENV"
+    );
+    signal(c.init_pid(), Signal::SIGTERM);
+    assert_eq!(exit_of(&mut sb, &c), 0);
+}
+
+#[test]
+fn awkward_values_survive_the_round_trip() {
+    let mut sb = Sandbox::new();
+    // Values only a file can carry (newlines, NUL-free bytes) come from cont-init.
+    etc_script(
+        &sb,
+        "cont-init.d/10-values",
+        "#!/bin/sh\nd=/run/s6/container_environment\nprintf 'l1\\nl2\\n' > $d/MULTI\nprintf '' > $d/GONE\nprintf '\\n' > $d/BLANK\nprintf '\\377\\376x' > $d/BYTES\nprintf '  tail  ' > $d/TAIL\n",
+    );
+    let mut body = String::from("#!/usr/bin/with-contenv sh\n");
+    for v in ["SPACES", "EMPTY", "MULTI", "GONE", "BLANK", "BYTES", "TAIL"] {
+        body.push_str(&format!("printf '%s' \"${{{v}-unset}}\" > /run/out-{v}\n"));
+    }
+    body.push_str("touch /run/out-done\nexec sleep 1000\n");
+    svc(&sb, "reader").exec("run", &body);
+    let c = sb.container(
+        &["-e", "SPACES=a  b c", "-e", "EMPTY=", "-e", "GONE=x"],
+        &[],
+    );
+    wait_file(&c.path("/run/out-done"));
+    let got = |v: &str| fs::read(c.path(&format!("/run/out-{v}"))).unwrap();
+    assert_eq!(got("SPACES"), b"a  b c");
+    assert_eq!(got("EMPTY"), b"", "an empty value stays set and empty");
+    assert_eq!(got("MULTI"), b"l1\nl2");
+    assert_eq!(got("GONE"), b"unset", "an empty file unsets");
+    assert_eq!(got("BLANK"), b"");
+    assert_eq!(got("BYTES"), b"\xff\xfex");
+    assert_eq!(got("TAIL"), b"  tail  ");
+    signal(c.init_pid(), Signal::SIGTERM);
+    assert_eq!(exit_of(&mut sb, &c), 0);
+}
+
+#[test]
+fn cont_init_failure_follows_s6_behaviour_if_stage2_fails() {
+    for b in [0, 1, 2] {
+        let mut sb = Sandbox::new();
+        etc_script(&sb, "cont-init.d/10-fail", "#!/bin/sh\nexit 1\n");
+        svc(&sb, "a").run("touch /run/started\nexec sleep 1000");
+        let c = sb.container(&["-e", &format!("S6_BEHAVIOUR_IF_STAGE2_FAILS={b}")], &[]);
+        let warning = "init-stage2: warning: some cont-init.d scripts exited nonzero\n";
+        if b < 2 {
+            c.wait_service("a", Goal::UP);
+            signal(c.init_pid(), Signal::SIGTERM);
+            assert_eq!(exit_of(&mut sb, &c), 0, "b={b}");
+            assert_eq!(sb.log("container").contains(warning), b == 1, "b={b}");
+        } else {
+            assert_eq!(exit_of(&mut sb, &c), 1, "b=2 stops the container with 1");
+            let out = sb.log("container");
+            assert!(
+                out.contains(warning)
+                    && out.contains("init-stage2: fatal: stopping the container\n")
+            );
+            assert!(!c.path("/run/started").exists(), "services never started");
+        }
+    }
+}
+
+#[test]
+fn a_service_ignoring_term_is_killed_after_the_grace_times() {
+    let mut sb = Sandbox::new();
+    svc(&sb, "stubborn").run("trap '' TERM\nexec sleep 1000");
+    let c = sb.container(
+        &[
+            "-e",
+            "S6_SERVICES_GRACETIME=100",
+            "-e",
+            "S6_KILL_GRACETIME=100",
+        ],
+        &[],
+    );
+    c.wait_service("stubborn", Goal::UP);
+    let init = c.init_pid();
+    let sleeper = host_pid(init, read_status(&c.service("stubborn")).pid);
+    signal(init, Signal::SIGTERM);
+    assert_eq!(exit_of(&mut sb, &c), 0);
+    assert!(
+        sb.log("container")
+            .contains("[s6-finish] sending all processes the KILL signal and exiting.\n")
+    );
+    assert!(!Path::new(&format!("/proc/{sleeper}")).exists());
+}
+
+/// The grace times are bounds: with every service honouring TERM, the container
+/// is gone long before them (here they are 10 minutes, and the test's own bound
+/// on the wait is 10 seconds).
+#[test]
+fn grace_times_are_upper_bounds() {
+    let mut sb = Sandbox::new();
+    seed_etc(&sb);
+    let c = sb.container(
+        &[
+            "-e",
+            "S6_SERVICES_GRACETIME=600000",
+            "-e",
+            "S6_KILL_GRACETIME=600000",
+        ],
+        &[],
+    );
+    c.wait_service("service1", Goal::UP);
+    c.wait_service("service2", Goal::UP);
+    signal(c.init_pid(), Signal::SIGTERM);
+    assert_eq!(exit_of(&mut sb, &c), 0);
+    assert!(!sb.log("container").contains("KILL signal"));
+}
+
+#[test]
+fn orphans_are_reaped_by_pid_1() {
+    let mut sb = Sandbox::new();
+    svc(&sb, "forker").run(
+        "i=0\nwhile [ $i -lt 200 ]; do ( (echo x >> /run/orphans) & ); i=$((i+1)); done\nexec sleep 1000",
+    );
+    let c = sb.container(&[], &[]);
+    read_when(&c.path("/run/orphans"), |s| s.len() == 400);
+    let init = c.init_pid();
+    poll_until("no zombie left under PID 1", || {
+        fs::read_to_string(format!("/proc/{init}/task/{init}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .all(|p| {
+                !fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| {
+                    s.rsplit_once(')')
+                        .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+                })
+            })
+    });
+    signal(init, Signal::SIGTERM);
+    assert_eq!(exit_of(&mut sb, &c), 0);
+}
+
+#[test]
+fn init_not_pid_1_carries_on() {
+    let mut sb = Sandbox::new();
+    seed_etc(&sb);
+    let c = sb.container(&["-n"], &[]);
+    c.wait_service("service1", Goal::UP);
+    c.wait_service("service2", Goal::UP);
+    let shell = c.init_pid(); // PID 1 is a shell; /init is its child
+    let init: u32 = fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    signal(init, Signal::SIGTERM);
+    assert_eq!(exit_of(&mut sb, &c), 0);
+    let out = sb.log("container");
+    assert!(out.contains("init: warning: not running as PID 1"), "{out}");
+    assert!(out.contains("service1 exited. code=256"));
+}
+
+#[test]
+fn receive_signals_forwards_term_to_the_cmd() {
+    let mut sb = Sandbox::new();
+    let c = sb.container(
+        &["-e", "S6_CMD_RECEIVE_SIGNALS=1"],
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 7' TERM; touch /run/cmd-up; sleep 1000 & wait",
+        ],
+    );
+    wait_file(&c.path("/run/cmd-up"));
+    poll_until("the cmd pid file", || c.path("/run/s6/cmdpid").exists());
+    signal(c.init_pid(), Signal::SIGTERM);
+    assert_eq!(exit_of(&mut sb, &c), 7);
+}
+
+#[test]
+fn an_essential_service_takes_the_container_down_with_its_code() {
+    for (how, code) in [("exit", 5), ("kill", 137)] {
+        let mut sb = Sandbox::new();
+        svc(&sb, "core")
+            .run("mkfifo /run/gate\nread x < /run/gate\nexit 5")
+            .file("essential", "");
+        svc(&sb, "other").run("exec sleep 1000");
+        let c = sb.container(&[], &[]);
+        c.wait_service("core", Goal::UP);
+        c.wait_service("other", Goal::UP);
+        if how == "exit" {
+            poll_until("the service's gate", || c.path("/run/gate").exists());
+            fs::write(c.path("/run/gate"), "go\n").unwrap();
+        } else {
+            sb.svkit("svc")
+                .arg("-k")
+                .arg(c.service("core"))
+                .assert()
+                .success();
+        }
+        assert_eq!(exit_of(&mut sb, &c), code, "{how}");
+        assert!(
+            sb.log("container")
+                .contains(&format!("essential service core exited {code}"))
+        );
+    }
+}
+
+#[test]
+fn stage2_hook_runs_first_and_its_failure_can_stop_the_container() {
+    let mut sb = Sandbox::new();
+    etc_script(&sb, "hook", "#!/bin/sh\ntouch /run/hook-ran\nexit 3\n");
+    etc_script(
+        &sb,
+        "cont-init.d/10-after",
+        "#!/bin/sh\ntouch /run/cont-init-ran\n",
+    );
+    let c = sb.container(
+        &[
+            "-e",
+            "S6_STAGE2_HOOK=/etc/hook",
+            "-e",
+            "S6_BEHAVIOUR_IF_STAGE2_FAILS=2",
+        ],
+        &[],
+    );
+    assert_eq!(exit_of(&mut sb, &c), 3);
+    assert!(c.path("/run/hook-ran").exists() && !c.path("/run/cont-init-ran").exists());
+}
+
+#[test]
+fn bad_scripts_get_clear_messages_and_nothing_hangs() {
+    let mut sb = Sandbox::new();
+    // Not executable: run anyway, with a warning.
+    let p = sb.join("etc/cont-init.d/10-noexec");
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    fs::write(&p, "#!/bin/sh\ntouch /run/noexec-ran\n").unwrap();
+    svc(&sb, "noexec").file(
+        "run",
+        "#!/bin/sh\ntouch /run/noexec-svc-ran\nexec sleep 1000\n",
+    );
+    // Windows line endings: said plainly.
+    svc(&sb, "crlf").file("run", "#!/bin/sh\r\nexec sleep 1000\r\n");
+    fs::set_permissions(
+        sb.join("etc/services.d/crlf/run"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let c = sb.container(&[], &[]);
+    c.wait_service("noexec", Goal::UP);
+    wait_file(&c.path("/run/noexec-ran"));
+    wait_file(&c.path("/run/noexec-svc-ran"));
+    poll_until("supervise's warning about crlf", || {
+        sb.log("container")
+            .contains("supervise crlf: warning: unable to spawn ./run")
+    });
+    signal(c.init_pid(), Signal::SIGTERM);
+    assert_eq!(exit_of(&mut sb, &c), 0);
+    let out = sb.log("container");
+    for want in [
+        "init-stage2: warning: /etc/cont-init.d/10-noexec is not executable: running it with /bin/sh",
+        "init-stage2: warning: /etc/services.d/noexec/run is not executable: running it anyway",
+        "init-stage2: warning: /etc/services.d/crlf/run has Windows (CRLF) line endings",
+    ] {
+        assert!(out.contains(want), "{want:?} missing from:\n{out}");
+    }
+}
+
+#[test]
+fn no_services_d_and_a_read_only_run_still_boot() {
+    let mut sb = Sandbox::new();
+    let c = sb.container(
+        &["-R"],
+        &["sh", "-c", "test -w /run && echo ok > /run/out && exit 4"],
+    );
+    assert_eq!(exit_of(&mut sb, &c), 4);
+    let out = sb.log("container");
+    assert!(
+        out.contains("[s6-init] /run is not writable: mounting a tmpfs on it"),
+        "{out}"
+    );
+}
