@@ -1,7 +1,8 @@
 # svkit — a thin front end over cargo and tools/*.sh.
 #
 #   make            build the release binary (target/release/svkit)
-#   make demo       run a supervised demo service and drive it with svkit's tools
+#   make demo       the seed sample as a container under /init (tools/container.sh)
+#   make demo-scandir   a scan directory of three services, driven with svkit's tools
 #   make test       every check and test: fmt, clippy, unit and integration tests
 #   make install DESTDIR=<dir>   lay out <dir>/command/... and <dir>/usr/bin/...
 #   make clean
@@ -9,7 +10,7 @@
 CARGO  ?= cargo
 BIN    := target/release/svkit
 
-.PHONY: all build demo test lint unit install clean
+.PHONY: all build demo demo-scandir test lint unit install clean
 
 all: build
 
@@ -20,6 +21,9 @@ $(BIN): build
 
 demo: build
 	sh tools/demo.sh $(BIN)
+
+demo-scandir: build
+	sh tools/demo-scandir.sh $(BIN)
 
 lint:
 	sh tools/lint.sh

@@ -10,7 +10,8 @@
 # /etc over a minimal base (passwd, group, hosts), an empty writable /run and /tmp.
 # Then runs /init CMD... as PID 1 of new PID, mount, network and UTS namespaces,
 # chrooted into ROOT, with an environment like Docker's (PATH, HOSTNAME, HOME and
-# the -e variables). The exit status is /init's.
+# the -e variables). The exit status is /init's. Run as root; otherwise a user
+# namespace maps the caller to root in the container (one uid only).
 #   -n   run /init as a child of a shell that is PID 1 (like docker --init)
 #   -R   make /run read-only (to test a container without a writable /run)
 # ROOT is left in place for inspection; the caller removes it.
@@ -64,7 +65,10 @@ printf '%s' "$vars" > "$envfile"
 # Inside new namespaces: mounts that vanish with the container, then /init.
 export SVKIT_ROOT="$root" SVKIT_NOTPID1="$notpid1" SVKIT_RORUN="$rorun" \
   SVKIT_ENVFILE="$envfile" SVKIT_WORKDIR="$workdir"
-exec unshare --mount --pid --fork --net --uts --kill-child sh -c '
+userns=
+[ "$(id -u)" = 0 ] || userns="--user --map-root-user"
+# shellcheck disable=SC2086
+exec unshare $userns --mount --pid --fork --net --uts --kill-child sh -c '
   set -eu
   r=$SVKIT_ROOT
   mount --make-rprivate /

@@ -1,91 +1,67 @@
 #!/bin/sh
-# demo.sh [BIN] — a scan directory with three services (one with a logger), run
-# by svscan and driven with svkit's tools. Everything happens in a throwaway
-# directory; the demo stops by itself.
+# demo.sh [BIN] — the seed sample (s6-overlay's two-service example) as a container
+# under svkit's /init, in tools/container.sh: no Docker needed. It boots, shows the
+# process tree, the services' status and an HTTP answer, then sends SIGTERM to
+# PID 1 like `docker stop`, and shows the finish scripts and the exit code.
 set -eu
 cd "$(dirname "$0")/.."
 bin=$(realpath "${1:-target/release/svkit}")
 
 work=$(mktemp -d /tmp/svkit-demo.XXXXXX)
-scanner=
+chmod 755 "$work"
+harness=
 cleanup() {
-  [ -n "$scanner" ] && kill "$scanner" 2>/dev/null || true
+  [ -n "$harness" ] && kill "$harness" 2>/dev/null || true
+  wait 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
 
-# Install the tools under $work/root, s6-overlay style, and call them by path.
-sh tools/install.sh "$bin" "$work/root"
-cmd=$work/root/command
+say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 
-# step TOOL ARGS...: show the command as a user would type it, then run it.
-step() {
-  tool=$1
-  shift
-  printf '\n$ %s %s\n' "$tool" "$*"
-  "$cmd/$tool" "$@"
-}
+say '$ docker run -e PORT=8080 seed-sample        # here: tools/container.sh'
+sh tools/container.sh -r "$work/root" -b "$bin" -e PORT=8080 tools/sample/etc &
+harness=$!
 
-script() { # script FILE BODY: an executable sh script
-  printf '#!/bin/sh\n%s\n' "$2" > "$1"
-  chmod +x "$1"
-}
-
-scan=$work/scan
-mkdir -p "$scan/hello" "$scan/ticker/log" "$scan/flaky"
-
-# hello: says it is ready (a newline on fd 3), then waits.
-script "$scan/hello/run" 'echo "hello: up as pid $$"
-echo >&3
-exec sleep 100000'
-echo 3 > "$scan/hello/notification-fd"
-script "$scan/hello/finish" 'echo "hello: finish $1 $2"'
-
-# ticker: numbered lines on stdout, kept by its logger through a pipe svscan holds.
-script "$scan/ticker/run" 'i=0
-while :; do i=$((i+1)); echo "tick $i"; sleep 0.1; done'
-script "$scan/ticker/log/run" 'exec cat >> ../../../ticker.log'
-
-# flaky: dies after a moment; restarted at most once a second.
-script "$scan/flaky/run" 'echo "flaky: started"
-sleep 0.3
-exit 3'
-script "$scan/flaky/finish" 'echo "flaky: finish $1 $2 (exit code, signal)"'
-
-cd "$work"
-printf '$ svscan scan &\n'
-"$cmd/svscan" scan &
-scanner=$!
-# svwait needs a supervisor's status file: wait until svok sees each supervisor.
-for d in hello ticker ticker/log; do
+# The container's PID 1 is the child of the harness once it has become unshare;
+# the services appear under the container's /run.
+init=
+i=0
+until [ -n "$init" ]; do
+  if [ "$(cat "/proc/$harness/comm" 2>/dev/null)" = unshare ]; then
+    init=$(cut -d' ' -f1 "/proc/$harness/task/$harness/children" 2>/dev/null)
+  fi
+  i=$((i + 1)); [ $i -lt 500 ] || { echo "demo: the container did not start" >&2; exit 1; }
+  [ -n "$init" ] || sleep 0.01
+done
+for s in service1 service2; do
+  dir=$work/root/run/s6/legacy-services/$s
   i=0
-  until "$cmd/svok" "scan/$d"; do
-    i=$((i + 1)); [ $i -lt 500 ] || { echo "demo: no supervisor for $d" >&2; exit 1; }
+  until "$bin" svok "$dir" 2>/dev/null; do
+    i=$((i + 1)); [ $i -lt 1000 ] || { echo "demo: $s was not started" >&2; exit 1; }
     sleep 0.01
   done
+  "$bin" svwait -u "$dir"
 done
 
-step svwait -U scan/hello
-step svwait -u scan/ticker scan/ticker/log
-step svstat scan/hello scan/ticker scan/ticker/log scan/flaky
-step svstat -o up,ready,pid,normallyup scan/hello
-step svstat --json scan/hello
+inside() { nsenter -t "$init" -m -p -n -r -w "$@"; }
 
-printf '\n# The logger is killed; the ticker keeps writing into the pipe svscan holds.\n'
-log_pid=$("$cmd/svstat" -o pid scan/ticker/log)
-step svc -wr -k scan/ticker/log      # SIGKILL the logger, wait until a new one runs
-sleep 0.5
-printf '\n$ tail -n 3 ticker.log   # (%s lines, none missing)\n' "$(wc -l < ticker.log)"
-tail -n 3 ticker.log
-awk -v n=0 '{ n++; if ($2 != n) { print "demo: line " n " missing"; exit 1 } }' ticker.log
-echo "(the logger was pid $log_pid; it is now pid $("$cmd/svstat" -o pid scan/ticker/log))"
+say '$ docker exec seed-sample ps -e -o pid,ppid,args --forest'
+inside ps -e -o pid,ppid,args --forest
+say '$ docker exec seed-sample s6-svstat /run/service/service1 /run/service/service2'
+inside /command/s6-svstat /run/service/service1 /run/service/service2
+say '$ docker exec seed-sample python3 -c "…urlopen(\"http://127.0.0.1:8080/\")…"'
+i=0
+until inside python3 -c 'import urllib.request as u; r = u.urlopen("http://127.0.0.1:8080/"); print("HTTP", r.status, "from service1")' 2>/dev/null; do
+  i=$((i + 1)); [ $i -lt 500 ] || { echo "demo: service1 does not answer" >&2; exit 1; }
+  sleep 0.01
+done
 
-step svc -wR -r scan/hello          # restart it, wait until it is back and ready
-step svstat scan/hello scan/flaky
-
-printf '\n# Stop the whole tree: every service gets TERM, finish scripts run.\n'
-step svscanctl -t scan
-wait "$scanner"
-echo "svscan exited with status $?"
-scanner=
-step svok scan/hello || echo "(svok: exit $? - nothing supervises hello any more)"
+say '$ docker kill --signal=TERM seed-sample'
+start=$(date +%s%N)
+kill -TERM "$init"
+code=0
+wait "$harness" || code=$?
+harness=
+end=$(date +%s%N)
+say "container exited with status $code, $(( (end - start) / 1000000 )) ms after SIGTERM"

@@ -389,6 +389,11 @@ impl Container {
     pub fn init_pid(&self) -> u32 {
         let mut init = 0;
         poll_until("the container's PID 1", || {
+            // Before the harness becomes unshare, its children are setup commands.
+            let comm = fs::read_to_string(format!("/proc/{}/comm", self.pid)).unwrap_or_default();
+            if comm.trim() != "unshare" {
+                return false;
+            }
             init = fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.pid))
                 .unwrap_or_default()
                 .split_whitespace()
