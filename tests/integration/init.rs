@@ -465,3 +465,37 @@ fn no_services_d_and_a_read_only_run_still_boot() {
         "{out}"
     );
 }
+
+#[test]
+fn verbosity_0_silences_progress_and_warnings() {
+    let mut sb = Sandbox::new();
+    etc_script(&sb, "cont-init.d/10-fail", "#!/bin/sh\nexit 1\n");
+    let c = sb.container(
+        &[
+            "-e",
+            "S6_VERBOSITY=0",
+            "-e",
+            "S6_BEHAVIOUR_IF_STAGE2_FAILS=1",
+        ],
+        &["sh", "-c", "echo from the cmd; exit 2"],
+    );
+    assert_eq!(exit_of(&mut sb, &c), 2);
+    assert_eq!(sb.log("container"), "from the cmd\n");
+}
+
+#[test]
+fn read_only_root_needs_no_writable_run() {
+    let mut sb = Sandbox::new();
+    let c = sb.container(
+        &["-R", "-e", "S6_READ_ONLY_ROOT=1"],
+        &["sh", "-c", "test -w /run"],
+    );
+    assert_eq!(exit_of(&mut sb, &c), 0);
+    let out = sb.log("container");
+    assert!(
+        out.contains(
+            "[s6-init] read-only root\n[s6-init] /run is not writable: mounting a tmpfs on it\n"
+        ),
+        "{out}"
+    );
+}

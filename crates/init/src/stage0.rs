@@ -20,7 +20,7 @@ use svkit_core::overlay::{
     BASEDIR_BIN, CONTAINER_ENV, RESULTS_DIR, RUN, S6_DIR, SCANDIR, V2_SCANDIR, WORKDIR_FILE,
 };
 use svkit_core::process::{self, Spawn};
-use svkit_core::report::{self, Failure, show, strerror};
+use svkit_core::report::{Failure, show, strerror};
 use svkit_core::servicedir::{SCAN_CTL_DIR, SCAN_TIMEOUT_STOP};
 use svkit_core::{Exit, envdir};
 
@@ -72,13 +72,10 @@ fn boot(cmd: &[OsString]) -> Result<Never, Failure> {
     if std::process::id() != 1 {
         // Under docker --init, tini, catatonit...: we carry on as a subreaper (the
         // scanner makes itself one), so orphans are still reaped here.
-        report::warn(
-            PROG,
-            format_args!(
-                "not running as PID 1 (pid {}): carrying on as a child subreaper",
-                std::process::id()
-            ),
-        );
+        log.warn(format_args!(
+            "not running as PID 1 (pid {}): carrying on as a child subreaper",
+            std::process::id()
+        ));
     }
     prepare_run(&log)?;
     link_var_run(&log);
@@ -165,12 +162,24 @@ fn writable(dir: &Path) -> bool {
 }
 
 /// `/run` must exist and be writable. If it is not writable and we may mount, a
-/// tmpfs goes over it (s6-overlay does that only with `S6_READ_ONLY_ROOT`).
+/// tmpfs goes over it (s6-overlay does that only with `S6_READ_ONLY_ROOT`). With
+/// `S6_READ_ONLY_ROOT`, `/run` cannot be created (the root is read-only), and a
+/// writable but noexec `/run` is remounted exec, as s6-overlay does.
 fn prepare_run(log: &Log) -> Result<(), Failure> {
     let run = Path::new(RUN);
+    let read_only_root = uint(std::env::var_os("S6_READ_ONLY_ROOT").as_ref(), 0) != 0;
+    if read_only_root {
+        log.info("[s6-init] read-only root");
+    }
     match fs::metadata(run) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => return Err(Failure::new(Exit::Usage, "/run is not a directory")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound && read_only_root => {
+            return Err(Failure::new(
+                Exit::Usage,
+                "/run is missing: with S6_READ_ONLY_ROOT, give the container a /run (--tmpfs /run)",
+            ));
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             DirBuilder::new()
                 .mode(0o755)
@@ -181,7 +190,20 @@ fn prepare_run(log: &Log) -> Result<(), Failure> {
     }
     if writable(run) {
         if run_is_noexec() {
-            log.warn("/run is mounted noexec: services in /etc/services.d are run from there");
+            let remounted = read_only_root
+                && nix::mount::mount(
+                    None::<&str>,
+                    run,
+                    None::<&str>,
+                    nix::mount::MsFlags::MS_REMOUNT
+                        | nix::mount::MsFlags::MS_NOSUID
+                        | nix::mount::MsFlags::MS_NODEV,
+                    None::<&str>,
+                )
+                .is_ok();
+            if !remounted {
+                log.warn("/run is mounted noexec: services in /etc/services.d are run from there");
+            }
         }
         return Ok(());
     }
