@@ -66,11 +66,10 @@ fn seed_sample_serves_then_stops_on_sigterm() {
     let init = c.init_pid();
     // Each service runs under its own supervisor, and service1 answers HTTP.
     let py = host_pid(init, read_status(&c.service("service1")).pid);
-    assert!(
-        fs::read_to_string(format!("/proc/{py}/cmdline"))
-            .unwrap()
-            .contains("http.server")
-    );
+    // The supervised pid goes through with-contenv and sh before it is python.
+    poll_until("service1's run to exec python", || {
+        fs::read_to_string(format!("/proc/{py}/cmdline")).is_ok_and(|c| c.contains("http.server"))
+    });
     let mut answer = String::new();
     poll_until("service1 answering HTTP", || {
         let out = Command::new("nsenter")
