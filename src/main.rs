@@ -94,7 +94,8 @@ fn usage() -> String {
          or call a tool by name through a link: svc -u /run/service/app\n\ntools:\n",
     );
     for (plain, s6, _, what) in TOOLS {
-        s.push_str(&format!("  {plain:<10} {s6:<14} {what}\n"));
+        let alias = if s6 == plain { "" } else { s6 };
+        s.push_str(&format!("  {plain:<13} {alias:<14} {what}\n"));
     }
     s
 }

@@ -498,3 +498,55 @@ fn read_only_root_needs_no_writable_run() {
         "{out}"
     );
 }
+
+/// Under a terminal (`docker run -it`), the CMD gets it as its controlling
+/// terminal, so an interactive shell has job control.
+#[test]
+fn the_cmd_gets_the_terminal() {
+    let mut sb = Sandbox::new();
+    fs::create_dir_all(sb.join("etc")).unwrap();
+    let harness = format!(
+        "sh {}/tools/container.sh -r {} -b {} {} sh -c 'read pid comm state ppid pgrp session tty rest < /proc/self/stat; echo tty_nr=$tty'",
+        env!("CARGO_MANIFEST_DIR"),
+        sb.join("root").display(),
+        svkit_bin().display(),
+        sb.join("etc").display()
+    );
+    let mut c = Command::new("script");
+    c.args(["-qec", &harness, "/dev/null"]);
+    let pid = sb.spawn(c, "script.log");
+    assert_eq!(sb.wait_exit(pid), Some(0));
+    let out = sb.log("script");
+    let tty = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("tty_nr="))
+        .unwrap_or_else(|| panic!("no tty line in:\n{out}"));
+    assert_ne!(tty, "0", "the CMD has a controlling terminal");
+}
+
+#[test]
+fn removing_the_essential_file_allows_a_restart() {
+    let mut sb = Sandbox::new();
+    svc(&sb, "core")
+        .run("exec sleep 1000")
+        .file("essential", "");
+    let c = sb.container(&[], &[]);
+    c.wait_service("core", Goal::UP);
+    let before = read_status(&c.service("core")).pid;
+    fs::remove_file(c.service("core").join("essential")).unwrap();
+    let mut w = watch(&c.service("core"));
+    sb.svkit("svc")
+        .arg("-k")
+        .arg(c.service("core"))
+        .assert()
+        .success();
+    wait_on(&mut w, Goal::DOWN);
+    wait_on(&mut w, Goal::UP);
+    assert_ne!(
+        read_status(&c.service("core")).pid,
+        before,
+        "restarted, container still up"
+    );
+    signal(c.init_pid(), Signal::SIGTERM);
+    assert_eq!(exit_of(&mut sb, &c), 0);
+}

@@ -19,7 +19,7 @@ use svkit_core::overlay::CONTAINER_ENV;
 use svkit_core::report::{self, Failure};
 use svkit_core::{Exit, getopt};
 
-const WITH_USAGE: &str = "prog...";
+const WITH_USAGE: &str = "PROG [ARGS...]";
 const WITH_HELP: &str = "\
 with-contenv PROG [ARGS...]
 Run PROG with the container's environment: PATH plus every variable dumped by
@@ -36,13 +36,7 @@ Exit 1 if it is not set. See docs/with-contenv.md.
 
 /// `S6_KEEP_ENV` is on: set to something that is not a number equal to 0.
 fn keep_env() -> bool {
-    match std::env::var_os("S6_KEEP_ENV") {
-        None => false,
-        Some(v) => {
-            let b = v.as_bytes();
-            !(b.is_empty() || (b.iter().all(u8::is_ascii_digit) && b.iter().all(|&c| c == b'0')))
-        }
-    }
+    svkit_core::overlay::keep_env(std::env::var_os("S6_KEEP_ENV").as_deref())
 }
 
 /// The environment PROG gets: PATH, then the dump applied in order.
@@ -112,12 +106,16 @@ pub fn printcontenv(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         print!("{PRINT_HELP}");
         return ExitCode::SUCCESS;
     }
-    let [var] = rest else {
-        return report::die(
-            &prog,
-            PRINT_USAGE,
-            &Failure::new(Exit::Usage, "too few arguments"),
-        );
+    let var = match rest {
+        [var] => var,
+        [] => {
+            return report::die(
+                &prog,
+                PRINT_USAGE,
+                &Failure::new(Exit::Usage, "too few arguments"),
+            );
+        }
+        _ => return report::die(&prog, PRINT_USAGE, &Failure::usage()),
     };
     let value = if keep_env() {
         std::env::var_os(var).filter(|v| !v.is_empty())

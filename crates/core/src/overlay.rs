@@ -26,3 +26,33 @@ pub const CMDPID_FILE: &str = "/run/s6/cmdpid";
 pub const RESULTS_DIR: &str = "/run/s6-linux-init-container-results";
 /// The container's exit code: last writer wins.
 pub const EXITCODE_FILE: &str = "/run/s6-linux-init-container-results/exitcode";
+
+/// s6-overlay's `S6_KEEP_ENV` test, shared by `/init` and `with-contenv`: on when
+/// set to something other than empty or a number equal to 0 (`eltest 0$V -eq 0`
+/// fails for "yes", so "yes" keeps the environment too).
+#[must_use]
+pub fn keep_env(value: Option<&std::ffi::OsStr>) -> bool {
+    value.is_some_and(|v| {
+        let b = v.as_encoded_bytes();
+        !(b.is_empty() || b.iter().all(|&c| c == b'0'))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keep_env_rule() {
+        use std::ffi::OsStr;
+        for (v, on) in [
+            (None, false),
+            (Some(""), false),
+            (Some("0"), false),
+            (Some("00"), false),
+            (Some("1"), true),
+            (Some("yes"), true),
+            (Some("10"), true),
+        ] {
+            assert_eq!(super::keep_env(v.map(OsStr::new)), on, "{v:?}");
+        }
+    }
+}

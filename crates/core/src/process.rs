@@ -96,6 +96,24 @@ impl Spawn<'_> {
     }
 }
 
+/// Whether descriptor `fd` is an open pipe (FIFO) or socket.
+#[must_use]
+pub fn fd_is_pipe_or_socket(fd: RawFd) -> bool {
+    sys::fd_file_type(fd).is_some_and(|t| t == libc::S_IFIFO || t == libc::S_IFSOCK)
+}
+
+/// If stdin is a terminal, makes it the controlling terminal of our session (we
+/// must be a session leader without one). A container's terminal is usually held
+/// by PID 1 already (runc gives it to it), which has no use for it: it is taken
+/// over when we may. Failures are ignored: no terminal, no job control.
+pub fn take_controlling_tty() {
+    if nix::unistd::isatty(std::io::stdin()).unwrap_or(false)
+        && sys::set_controlling_tty(0, false).is_err()
+    {
+        let _ = sys::set_controlling_tty(0, true);
+    }
+}
+
 /// Takes ownership of descriptor `fd`, inherited from our parent and named on the
 /// command line (`svscan -d 3`). Fails with EBADF if it is not open. Call it before
 /// opening anything else, so that the number cannot be one of our own.

@@ -81,6 +81,27 @@ pub(crate) fn take_inherited_fd(fd: RawFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// The `S_IFMT` bits of what descriptor `fd` refers to, if it is open.
+pub(crate) fn fd_file_type(fd: RawFd) -> Option<libc::mode_t> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat writes a full `struct stat` into the buffer on success; we only
+    // read it after checking that it succeeded.
+    let r = unsafe { libc::fstat(fd, st.as_mut_ptr()) };
+    if r != 0 {
+        return None;
+    }
+    // SAFETY: fstat succeeded, so the structure is initialized.
+    Some(unsafe { st.assume_init() }.st_mode & libc::S_IFMT)
+}
+
+/// `ioctl(fd, TIOCSCTTY, steal)`: make the terminal on `fd` our controlling
+/// terminal, taking it from another session if `steal` (needs CAP_SYS_ADMIN).
+pub(crate) fn set_controlling_tty(fd: RawFd, steal: bool) -> io::Result<()> {
+    // SAFETY: TIOCSCTTY takes an integer argument, not a pointer; no memory is
+    // involved.
+    syscall!(unsafe { libc::ioctl(fd, libc::TIOCSCTTY, libc::c_int::from(steal)) }).map(drop)
+}
+
 /// `pidfd_open(2)`: a descriptor that becomes readable when process `pid` exits.
 pub(crate) fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
     // SAFETY: plain FFI call on integers; no memory is involved.

@@ -75,8 +75,16 @@ pub fn scanner_hook(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 
 /// `halt`, `poweroff`, `reboot` (all the same in a container): stop the container.
 pub fn halt(args: impl IntoIterator<Item = OsString>) -> ExitCode {
-    let argv0 = args.into_iter().next().unwrap_or_default();
-    let prog = report::prog_name(&argv0);
+    let args: Vec<OsString> = args.into_iter().collect();
+    let prog = report::prog_name(args.first().map_or(OsStr::new("halt"), |a| a));
+    if svkit_core::getopt::wants_help(args.get(1..).unwrap_or(&[])) {
+        print!(
+            "{prog}: stop the container: its services stop, cont-finish.d runs, and the \
+             container exits with /run/s6-linux-init-container-results/exitcode.\n\
+             See docs/container-init.md.\n"
+        );
+        return ExitCode::SUCCESS;
+    }
     match control::halt() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => report::die(
@@ -84,7 +92,7 @@ pub fn halt(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             "",
             &Failure::new(
                 Exit::System,
-                format!("unable to stop the container: the scanner is {e}"),
+                format!("unable to stop the container through /run/service: {e}"),
             ),
         ),
     }

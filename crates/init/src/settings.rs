@@ -15,7 +15,7 @@ use svkit_core::report;
 
 /// Whether `S6_KEEP_ENV` (in our own environment) is on.
 pub(crate) fn keep_env() -> bool {
-    std::env::var_os("S6_KEEP_ENV").is_some_and(|v| uint(Some(&v), 0) != 0 || !digits(&v))
+    svkit_core::overlay::keep_env(std::env::var_os("S6_KEEP_ENV").as_deref())
 }
 
 fn digits(v: &OsString) -> bool {

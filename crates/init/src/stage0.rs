@@ -67,6 +67,7 @@ fn boot(cmd: &[OsString]) -> Result<Never, Failure> {
         prog: PROG,
         verbosity: uint(std::env::var_os("S6_VERBOSITY").as_ref(), 2),
     };
+    docker_readiness();
     wait_for_closing_fd(&log);
     let exe = std::env::current_exe().map_err(|e| Failure::sys("find my own executable", &e))?;
     if std::process::id() != 1 {
@@ -90,7 +91,9 @@ fn boot(cmd: &[OsString]) -> Result<Never, Failure> {
     }
     let cwd =
         std::env::current_dir().map_err(|e| Failure::sys("read the working directory", &e))?;
-    fs::write(WORKDIR_FILE, cwd.as_os_str().as_bytes())
+    let mut workdir = cwd.as_os_str().as_bytes().to_vec();
+    workdir.push(b'\n');
+    fs::write(WORKDIR_FILE, workdir)
         .map_err(|e| Failure::sys(format!("write {WORKDIR_FILE}"), &e))?;
     lay_out(&exe)?;
 
@@ -127,6 +130,32 @@ fn boot(cmd: &[OsString]) -> Result<Never, Failure> {
         &[OsStr::new("-d4"), OsStr::new(SCANDIR)],
     );
     Err(Failure::sys("exec s6-svscan", &e))
+}
+
+/// s6-overlay's "Docker readiness notification": when fd 3 is an open pipe or
+/// socket, read one line (or EOF) from it first, and close it if a line came.
+/// Only a pipe or a socket is read, so that an unrelated inherited fd 3 cannot
+/// block the boot.
+fn docker_readiness() {
+    if !process::fd_is_pipe_or_socket(3) {
+        return;
+    }
+    let Ok(fd) = process::inherited_fd(3) else {
+        return;
+    };
+    let mut f = File::from(fd);
+    let mut byte = [0u8; 1];
+    let mut got_line = false;
+    while let Ok(1) = f.read(&mut byte) {
+        if byte[0] == b'\n' {
+            got_line = true;
+            break;
+        }
+    }
+    if !got_line {
+        // EOF: leave fd 3 open, as s6-overlay does.
+        let _ = std::os::fd::IntoRawFd::into_raw_fd(f);
+    }
 }
 
 /// `S6_WAIT_FOR_CLOSING_FD`: a container manager's sync — block until that fd
@@ -340,6 +369,7 @@ fn lay_out(exe: &Path) -> Result<(), Failure> {
 
 /// How long the scanner gives services to stop at shutdown (`S6_SERVICES_GRACETIME`).
 pub(crate) fn write_timeout_stop(ms: u64) -> Result<(), Failure> {
+    let ms = ms.min(u64::from(u32::MAX)); // what the scanner can read
     let p: PathBuf = Path::new(SCANDIR).join(SCAN_TIMEOUT_STOP);
     fs::write(&p, format!("{ms}\n")).map_err(|e| Failure::sys(format!("write {}", p.display()), &e))
 }

@@ -61,7 +61,15 @@ fn failed(log: &Log, what: &str, code: i32) -> Option<ExitCode> {
 /// readiness pipe on fd 3.
 pub(crate) fn run(cmd: &[OsString]) -> ExitCode {
     wait_for_scanner();
+    // Stage 2 leads a session of its own: if the container has a terminal, make it
+    // ours, so an interactive CMD (docker run -it … bash) gets job control.
+    process::take_controlling_tty();
     let log = Log::from_contenv(PROG);
+    if !scripts::entries(Path::new("/etc/s6-overlay/s6-rc.d")).is_empty() {
+        log.warn(
+            "s6-rc service definitions (/etc/s6-overlay/s6-rc.d) are not supported yet: ignored",
+        );
+    }
 
     if let Some(hook) = contenv("S6_STAGE2_HOOK").filter(|h| !h.is_empty()) {
         let code = run_command(&words(&hook), &log);
@@ -158,14 +166,18 @@ fn wait_for_scanner() {
     }
 }
 
-/// Runs a command (PATH search) to its end; its exit code, 126/127 if it could
-/// not be started.
+/// Runs a command (PATH search) in `/` to its end; its exit code, 126/127 if it
+/// could not be started.
 fn run_command(argv: &[OsString], log: &Log) -> i32 {
     let Some((program, args)) = argv.split_first() else {
         return 0;
     };
     let args: Vec<&OsStr> = args.iter().map(OsString::as_os_str).collect();
-    match Spawn::default().run(Path::new(program), program, &args) {
+    let how = Spawn {
+        cwd: Some(Path::new("/")),
+        ..Spawn::default()
+    };
+    match how.run(Path::new(program), program, &args) {
         Ok(pid) => wait_child(pid, None).map_or(1, shell_code),
         Err(e) => {
             log.warn(format_args!(
@@ -383,8 +395,12 @@ fn watch(
 }
 
 /// An essential service's `run` died: its exit code for the container, unless the
-/// death was asked for (`svc -d`, shutdown), which clears "want up" first.
+/// death was asked for (`svc -d`, shutdown), which clears "want up" first, or the
+/// `essential` file was removed meanwhile (to restart the service by hand).
 fn essential_exit(dir: &Path) -> Option<i32> {
+    if !dir.join(ESSENTIAL).exists() {
+        return None;
+    }
     let st = status::read(dir).ok()?;
     if !st.wantup {
         return None;

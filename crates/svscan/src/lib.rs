@@ -340,7 +340,7 @@ fn run_loop(prog: &str, s: &mut Scanner, setup: &Setup) -> Result<(), Failure> {
         s.reap(Instant::now()); // one last pass, as s6
     }
     let left = s.supervisors();
-    if left > 0 {
+    if left > 0 && s.phase == Phase::Stopping {
         report::warn(
             prog,
             format_args!("{left} supervisors still running after {SCAN_TIMEOUT_STOP}; going on"),
