@@ -353,19 +353,7 @@ pub fn wait_outcome(r: Result<u32, WaitError>) -> Result<(), Failure> {
 impl Watch {
     /// Subscribes to each service, then reads its status (in that order, per service).
     pub fn new<P: AsRef<Path>>(dirs: &[P]) -> Result<Self, WatchError> {
-        let mut services = Vec::with_capacity(dirs.len());
-        for (i, dir) in dirs.iter().enumerate() {
-            let sub = Subscription::new(dir.as_ref()).map_err(|e| WatchError::Subscribe(i, e))?;
-            let st: Status = status::read(dir.as_ref()).map_err(|e| WatchError::Status(i, e))?;
-            services.push(Watched {
-                sub,
-                up: st.is_up(),
-                ready: st.ready,
-                notifies: true,
-                pending: VecDeque::new(),
-            });
-        }
-        Ok(Watch { services })
+        Self::subscribe(dirs, false)
     }
 
     /// Subscribes to services that may not be supervised yet (a scanner is about to
@@ -373,12 +361,16 @@ impl Watch {
     /// events tell the rest. The subscriptions must exist before the scanner starts
     /// the supervisors, or their first events could be missed.
     pub fn unstarted<P: AsRef<Path>>(dirs: &[P]) -> Result<Self, WatchError> {
+        Self::subscribe(dirs, true)
+    }
+
+    fn subscribe<P: AsRef<Path>>(dirs: &[P], missing_ok: bool) -> Result<Self, WatchError> {
         let mut services = Vec::with_capacity(dirs.len());
         for (i, dir) in dirs.iter().enumerate() {
             let sub = Subscription::new(dir.as_ref()).map_err(|e| WatchError::Subscribe(i, e))?;
             let st = match status::read(dir.as_ref()) {
                 Ok(st) => st,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Status::default(),
+                Err(e) if missing_ok && e.kind() == io::ErrorKind::NotFound => Status::default(),
                 Err(e) => return Err(WatchError::Status(i, e)),
             };
             services.push(Watched {
