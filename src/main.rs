@@ -56,6 +56,72 @@ const TOOLS: &[(&str, &str, ToolMain, &str)] = &[
         "send commands to a scanner",
     ),
     (
+        "svlisten1",
+        "s6-svlisten1",
+        |a| svkit_svwait::svlisten1(a),
+        "spawn a program and wait for a service's state",
+    ),
+    (
+        "setuidgid",
+        "s6-setuidgid",
+        |a| svkit_chain::setuidgid(a),
+        "run a program as another user",
+    ),
+    (
+        "setuser",
+        "setuser",
+        |a| svkit_chain::setuser(a),
+        "run a program as another user, with its HOME",
+    ),
+    (
+        "envuidgid",
+        "s6-envuidgid",
+        |a| svkit_chain::envuidgid(a),
+        "put a user's ids in the environment",
+    ),
+    (
+        "applyuidgid",
+        "s6-applyuidgid",
+        |a| svkit_chain::applyuidgid(a),
+        "switch to uid, gid and groups, then run",
+    ),
+    (
+        "envdir",
+        "s6-envdir",
+        |a| svkit_chain::envdir(a),
+        "run a program with variables from a directory",
+    ),
+    (
+        "setsid",
+        "s6-setsid",
+        |a| svkit_chain::setsid(a),
+        "run a program in a new session or group",
+    ),
+    (
+        "softlimit",
+        "s6-softlimit",
+        |a| svkit_chain::softlimit(a),
+        "run a program with resource limits",
+    ),
+    (
+        "maximumtime",
+        "s6-maximumtime",
+        |a| svkit_maximumtime::maximumtime(a),
+        "run a program with a time limit",
+    ),
+    (
+        "with-retries",
+        "with-retries",
+        |a| svkit_maximumtime::with_retries(a),
+        "run a program until it succeeds",
+    ),
+    (
+        "notifyoncheck",
+        "s6-notifyoncheck",
+        |a| svkit_notifyoncheck::main(a),
+        "make a daemon ready when a check passes",
+    ),
+    (
         "with-contenv",
         "with-contenv",
         |a| svkit_contenv::with_contenv(a),
@@ -95,7 +161,7 @@ fn usage() -> String {
     );
     for (plain, s6, _, what) in TOOLS {
         let alias = if s6 == plain { "" } else { s6 };
-        s.push_str(&format!("  {plain:<13} {alias:<14} {what}\n"));
+        s.push_str(&format!("  {plain:<13} {alias:<16} {what}\n"));
     }
     s
 }

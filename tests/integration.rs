@@ -8,12 +8,16 @@ mod util;
 
 #[path = "integration/bad_input.rs"]
 mod bad_input;
+#[path = "integration/chain.rs"]
+mod chain;
 #[path = "integration/init.rs"]
 mod init;
 #[path = "integration/interop.rs"]
 mod interop;
 #[path = "integration/multicall.rs"]
 mod multicall;
+#[path = "integration/readiness.rs"]
+mod readiness;
 #[path = "integration/supervise.rs"]
 mod supervise;
 #[path = "integration/svc.rs"]
@@ -24,3 +28,5 @@ mod svscan;
 mod svstat;
 #[path = "integration/svwait.rs"]
 mod svwait;
+#[path = "integration/timeouts.rs"]
+mod timeouts;

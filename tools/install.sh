@@ -2,7 +2,8 @@
 # install.sh BIN DESTDIR — lay out svkit in an s6-overlay-style tree:
 #   DESTDIR/command/svkit            the multi-call binary
 #   DESTDIR/command/<name>           -> svkit, for every tool, plain and s6- names
-#   DESTDIR/usr/bin/<name>           -> ../../command/<name>
+#   DESTDIR/usr/bin/<name>           -> ../../command/<name>, except the plain
+#                                       names of NO_USR_BIN (see below)
 #   DESTDIR/init                     -> command/svkit (the container entry point)
 # The tool names come from the binary itself (svkit --list), so this script never
 # goes stale when a tool is added.
@@ -23,9 +24,17 @@ mv -f "$dest/command/.svkit.new" "$dest/command/svkit"
 
 ln -sfn command/svkit "$dest/init"
 
+# Plain names that belong to the base system in every Debian/Ubuntu image: a
+# /usr/bin link would replace it (util-linux's setsid has other options). They
+# stay in /command, and their s6- names are in /usr/bin as usual.
+NO_USR_BIN=" setsid "
+
 for name in svkit $("$dest/command/svkit" --list); do
   if [ "$name" != svkit ]; then
     ln -sfn svkit "$dest/command/$name"
   fi
+  case "$NO_USR_BIN" in
+    *" $name "*) continue ;;
+  esac
   ln -sfn "../../command/$name" "$dest/usr/bin/$name"
 done

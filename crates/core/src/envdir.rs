@@ -31,19 +31,117 @@ pub fn valid_name(name: &OsStr) -> bool {
     !b.is_empty() && !b.contains(&b'=') && b[0] != b'.'
 }
 
+/// How a file of an environment directory becomes a value: `s6-envdir`'s options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mode {
+    /// `-f`: the whole file, not only its first line.
+    pub whole: bool,
+    /// `-n`: keep what is normally chomped — trailing spaces, tabs and carriage
+    /// returns of a line, or the final newline of a whole file.
+    pub verbatim: bool,
+    /// `-L`: no [`VALUE_MAX`] limit.
+    pub unlimited: bool,
+    /// What a NUL byte becomes (`-c`; a newline by default).
+    pub nul: u8,
+}
+
+/// The most bytes `s6-envdir` reads from a file without `-L`.
+pub const VALUE_MAX: usize = 4095;
+
+impl Mode {
+    /// `s6-envdir` without options: the first line, at most 4095 bytes, trailing
+    /// blanks removed.
+    pub const LINE: Mode = Mode {
+        whole: false,
+        verbatim: false,
+        unlimited: false,
+        nul: b'\n',
+    };
+    /// `s6-envdir -Lf`: the whole file, one final newline removed (the inverse of
+    /// [`dump`]).
+    pub const WHOLE: Mode = Mode {
+        whole: true,
+        verbatim: false,
+        unlimited: true,
+        nul: b'\n',
+    };
+
+    /// The value a file holding `bytes` gives (`None`: an empty file, which unsets
+    /// the variable).
+    #[must_use]
+    pub fn decode(self, mut bytes: Vec<u8>) -> Option<OsString> {
+        if bytes.is_empty() {
+            return None;
+        }
+        if !self.unlimited {
+            bytes.truncate(VALUE_MAX);
+        }
+        if self.whole {
+            if !self.verbatim && bytes.last() == Some(&b'\n') {
+                bytes.pop();
+            }
+        } else {
+            if let Some(nl) = bytes.iter().position(|&b| b == b'\n') {
+                bytes.truncate(nl);
+            }
+            if !self.verbatim {
+                let kept = bytes
+                    .iter()
+                    .rposition(|b| !matches!(b, b' ' | b'\t' | b'\r'))
+                    .map_or(0, |i| i + 1);
+                bytes.truncate(kept);
+            }
+        }
+        for b in &mut bytes {
+            if *b == 0 {
+                *b = self.nul;
+            }
+        }
+        Some(OsString::from_vec(bytes))
+    }
+}
+
+/// The variable names an environment directory defines, sorted (so the result
+/// does not depend on the directory's order).
+fn names(dir: &Path) -> io::Result<Vec<OsString>> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        if valid_name(&name) {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Reads `dir` as `s6-envdir` does with `mode`: every entry that can name a
+/// variable must be a readable file (a subdirectory fails with "Is a directory").
+pub fn read(dir: &Path, mode: Mode) -> io::Result<Vec<Change>> {
+    let mut out = Vec::new();
+    for name in names(dir)? {
+        let f = File::open(dir.join(&name))?;
+        let limit = if mode.unlimited {
+            u64::MAX
+        } else {
+            VALUE_MAX as u64
+        };
+        let mut bytes = Vec::new();
+        f.take(limit).read_to_end(&mut bytes)?;
+        out.push(match mode.decode(bytes) {
+            Some(v) => Change::Set(name, v),
+            None => Change::Unset(name),
+        });
+    }
+    Ok(out)
+}
+
 /// Reads `dir` as `s6-envdir -Lf` does (whole files, no size limit): one trailing
 /// newline removed, NUL bytes become newlines, an empty file unsets its variable.
-/// Entries are returned sorted by name, so the result does not depend on the
-/// directory's order.
+/// Entries that are not regular files are skipped.
 pub fn read_whole(dir: &Path) -> io::Result<Vec<Change>> {
-    let mut names: Vec<OsString> = fs::read_dir(dir)?
-        .filter_map(Result::ok)
-        .map(|e| e.file_name())
-        .filter(|n| valid_name(n))
-        .collect();
-    names.sort();
-    let mut out = Vec::with_capacity(names.len());
-    for name in names {
+    let mut out = Vec::new();
+    for name in names(dir)? {
         match read_value(&dir.join(&name))? {
             Value::Missing => {}
             Value::Unset => out.push(Change::Unset(name)),
@@ -76,18 +174,7 @@ pub fn read_value(path: &Path) -> io::Result<Value> {
     }
     let mut bytes = Vec::new();
     f.read_to_end(&mut bytes)?;
-    if bytes.is_empty() {
-        return Ok(Value::Unset);
-    }
-    if bytes.last() == Some(&b'\n') {
-        bytes.pop();
-    }
-    for b in &mut bytes {
-        if *b == 0 {
-            *b = b'\n';
-        }
-    }
-    Ok(Value::Set(OsString::from_vec(bytes)))
+    Ok(Mode::WHOLE.decode(bytes).map_or(Value::Unset, Value::Set))
 }
 
 /// Writes `vars` as an environment directory at `dir` (replacing it): one file per
@@ -183,6 +270,36 @@ mod tests {
             std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
             0o700
         );
+    }
+
+    #[test]
+    fn modes_follow_s6_envdir() {
+        let v = |m: Mode, b: &[u8]| m.decode(b.to_vec()).map(OsString::into_vec);
+        let line = Mode::LINE;
+        assert_eq!(v(line, b""), None);
+        assert_eq!(v(line, b"\n"), Some(b"".to_vec()));
+        assert_eq!(v(line, b"a b \t\r\nsecond\n"), Some(b"a b".to_vec()));
+        assert_eq!(v(line, b"v\x0b\x0c \n"), Some(b"v\x0b\x0c".to_vec()));
+        assert_eq!(v(line, b"one\0two  "), Some(b"one\ntwo".to_vec()));
+        let n = Mode {
+            verbatim: true,
+            ..line
+        };
+        assert_eq!(v(n, b"x \t\nmore"), Some(b"x \t".to_vec()));
+        let f = Mode {
+            whole: true,
+            unlimited: false,
+            ..line
+        };
+        assert_eq!(v(f, b"tail\n\n\n"), Some(b"tail\n\n".to_vec()));
+        assert_eq!(v(f, &[b'z'; 5000]).map(|b| b.len()), Some(VALUE_MAX));
+        let fn_ = Mode {
+            verbatim: true,
+            ..f
+        };
+        assert_eq!(v(fn_, b"x \n"), Some(b"x \n".to_vec()));
+        let c = Mode { nul: b'X', ..line };
+        assert_eq!(v(c, b"a\0b"), Some(b"aXb".to_vec()));
     }
 
     #[test]

@@ -14,6 +14,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::envdir::Change;
+use crate::report::Failure;
 use crate::sys;
 
 /// How to start a child: by default in the caller's session, with the caller's
@@ -94,6 +96,51 @@ impl Spawn<'_> {
         sys::pre_exec(&mut cmd, self.session, map, self.nofile);
         Ok((cmd, parked))
     }
+}
+
+/// Replaces this process with `argv[0]` (looked up in `PATH` when it holds no `/`,
+/// as `execvp` does, in the changed environment's `PATH`), given `argv[1..]` and the
+/// environment changed by `env`: the last step of every chain-loader. The signal
+/// mask and dispositions are inherited as they are. Returns only on failure, with
+/// what to report (exit 127 for a program not found, 126 otherwise).
+pub fn chain(argv: &[OsString], env: &[Change]) -> Failure {
+    let Some((program, args)) = argv.split_first() else {
+        return Failure::usage();
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    for change in env {
+        match change {
+            Change::Set(k, v) => cmd.env(k, v),
+            Change::Unset(k) => cmd.env_remove(k),
+        };
+    }
+    Failure::exec(program, &cmd.exec())
+}
+
+/// `fork(2)`: `Some(child pid)` in the parent, `None` in the child. Refused
+/// (`EDEADLK`) when the process has more than one thread, the one case where the
+/// child could inherit a lock that another thread holds; svkit's tools never start
+/// threads.
+pub fn fork() -> io::Result<Option<i32>> {
+    if thread_count()? != 1 {
+        return Err(io::Error::from_raw_os_error(libc::EDEADLK));
+    }
+    sys::fork_single_threaded()
+}
+
+/// The number of threads of this process (`/proc/self/stat`, field 20).
+fn thread_count() -> io::Result<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(17)?.parse().ok())
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// Calls `f` with descriptor `fd` (one the process was given, such as a terminal
+/// on 0) borrowed; `None` if `fd` is not open.
+pub fn with_fd<R>(fd: RawFd, f: impl FnOnce(BorrowedFd<'_>) -> R) -> Option<R> {
+    sys::with_open_fd(fd, f)
 }
 
 /// Whether descriptor `fd` is an open pipe (FIFO) or socket.

@@ -39,6 +39,20 @@ impl Failure {
     pub fn usage() -> Self {
         Failure::new(Exit::Usage, String::new())
     }
+
+    /// `unable to exec <program>: <strerror>`: exit 127 if it was not found, 126
+    /// if it was found but could not be run (the shell's and s6's convention).
+    pub fn exec(program: &OsStr, err: &io::Error) -> Self {
+        let exit = if err.kind() == io::ErrorKind::NotFound {
+            Exit::NotFound
+        } else {
+            Exit::CantExec
+        };
+        Failure::new(
+            exit,
+            format!("unable to exec {}: {}", show(program), strerror(err)),
+        )
+    }
 }
 
 /// The program name for messages: the basename of argv\[0\].

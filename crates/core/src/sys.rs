@@ -60,6 +60,17 @@ pub(crate) fn fd_is_open(fd: RawFd) -> bool {
     unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
 }
 
+/// Calls `f` with descriptor `fd` borrowed, if it is open (`None` otherwise).
+pub(crate) fn with_open_fd<R>(fd: RawFd, f: impl FnOnce(BorrowedFd<'_>) -> R) -> Option<R> {
+    if !fd_is_open(fd) {
+        return None;
+    }
+    // SAFETY: `fd` is open, and the borrow cannot outlive the call; the descriptor
+    // belongs to the process (inherited, like a terminal on 0), which is
+    // single-threaded, so nothing closes it while `f` runs.
+    Some(f(unsafe { BorrowedFd::borrow_raw(fd) }))
+}
+
 /// `dup3(from, to, O_CLOEXEC)`: a close-on-exec copy of `from` at exactly `to`,
 /// which the caller has checked is not open.
 pub(crate) fn dup_to(from: BorrowedFd<'_>, to: RawFd) -> io::Result<OwnedFd> {
@@ -109,6 +120,16 @@ pub(crate) fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
     let fd = RawFd::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
     // SAFETY: pidfd_open succeeded, so `fd` is a new descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `fork(2)`: `Some(child pid)` in the parent, `None` in the child. The caller
+/// ([`crate::process::fork`]) has checked that the process has a single thread.
+pub(crate) fn fork_single_threaded() -> io::Result<Option<i32>> {
+    // SAFETY: with one thread, the child is an exact copy of a process in which no
+    // other thread can hold a lock (allocator, stdio) at the time of the fork, so
+    // the child may go on running ordinary Rust code.
+    let pid = syscall!(unsafe { libc::fork() })?;
+    Ok((pid > 0).then_some(pid))
 }
 
 /// Arranges for the child of `cmd`, just before `exec`, to empty its signal mask,

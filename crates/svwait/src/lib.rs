@@ -1,4 +1,6 @@
-//! `svwait` (s6-svwait): waits until services are up, ready, down or finished.
+//! `svwait` (s6-svwait) waits until services are up, ready, down or finished;
+//! `svlisten1` (s6-svlisten1) does the same for one service around a program it
+//! spawns (the building block of `svc -w…`).
 //!
 //! Invariant: each service is subscribed to before its status is read, and the
 //! wait is satisfied by the current state as well as by later events — never by
@@ -7,7 +9,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
-use std::process::ExitCode;
+use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use svkit_core::config;
@@ -50,6 +52,19 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 }
 
 fn parse(args: &[OsString]) -> Result<Opts, Failure> {
+    let (mut o, rest) = parse_opts(args, "UudDrRaot:")?;
+    o.dirs = rest.iter().map(PathBuf::from).collect();
+    if o.dirs.is_empty() {
+        return Err(Failure::usage());
+    }
+    Ok(o)
+}
+
+/// The options (letters of `spec`) and the operands after them.
+fn parse_opts<'a>(
+    args: &'a [OsString],
+    spec: &'static str,
+) -> Result<(Opts, &'a [OsString]), Failure> {
     let mut o = Opts {
         goal: Goal::UP,
         restart: false,
@@ -57,7 +72,7 @@ fn parse(args: &[OsString]) -> Result<Opts, Failure> {
         timeout_ms: 0,
         dirs: Vec::new(),
     };
-    let mut g = Getopt::new(args, "UudDrRaot:");
+    let mut g = Getopt::new(args, spec);
     for opt in g.by_ref() {
         let opt = opt.map_err(|_| Failure::usage())?;
         (o.goal, o.restart) = match opt.letter {
@@ -78,11 +93,7 @@ fn parse(args: &[OsString]) -> Result<Opts, Failure> {
             }
         };
     }
-    o.dirs = g.rest().iter().map(PathBuf::from).collect();
-    if o.dirs.is_empty() {
-        return Err(Failure::usage());
-    }
-    Ok(o)
+    Ok((o, g.rest()))
 }
 
 fn run(o: &Opts) -> Result<(), Failure> {
@@ -96,6 +107,61 @@ fn run(o: &Opts) -> Result<(), Failure> {
         Ok(0)
     };
     wait_outcome(first.and_then(|n| Ok(n + watch.wait(o.goal, o.any, deadline)?)))
+}
+
+const LISTEN_USAGE: &str = "[ -U | -u | -d | -D | -r | -R ] [ -t timeout ] servicedir prog...";
+const LISTEN_HELP: &str = "\
+svlisten1 [ -U | -u | -d | -D | -r | -R ] [ -t ms ] DIR PROG...
+Subscribe to DIR's events, read its status, spawn PROG, then wait until the
+service is: -u up (default), -U up and ready, -d down, -D down and finished,
+-r down and finished then up, -R the same then up and ready. -t ms gives up
+after ms (exit 99). Exit 1 if the service failed permanently or its supervisor
+exited meanwhile. PROG's own exit code is not waited for. See docs/svlisten1.md.
+";
+
+/// Entry point: `svlisten1 [options] DIR PROG...`.
+pub fn svlisten1(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let prog = report::prog_name(args.first().map_or(OsStr::new("svlisten1"), |a| a));
+    let rest = args.get(1..).unwrap_or(&[]);
+    if getopt::wants_help(rest) {
+        print!("{LISTEN_HELP}");
+        return ExitCode::SUCCESS;
+    }
+    match parse_listen(rest).and_then(|(o, argv)| listen(&o, argv)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => report::die(&prog, LISTEN_USAGE, &f),
+    }
+}
+
+fn parse_listen(args: &[OsString]) -> Result<(Opts, &[OsString]), Failure> {
+    // svwait's letters without -a/-o; one directory, then PROG.
+    let (mut o, rest) = parse_opts(args, "UudDrRt:")?;
+    let (dir, argv) = rest.split_first().ok_or_else(Failure::usage)?;
+    if argv.is_empty() {
+        return Err(Failure::usage());
+    }
+    o.dirs = vec![PathBuf::from(dir)];
+    Ok((o, argv))
+}
+
+fn listen(o: &Opts, argv: &[OsString]) -> Result<(), Failure> {
+    let deadline =
+        (o.timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(u64::from(o.timeout_ms)));
+    let mut watch = Watch::new(&o.dirs).map_err(|e| e.failure(&o.dirs))?;
+    let (program, args) = argv.split_first().ok_or_else(Failure::usage)?;
+    // Not waited for: the service's state is the answer, not PROG's exit code.
+    Command::new(program)
+        .args(args)
+        .spawn()
+        .map_err(|e| Failure::sys(format!("spawn {}", report::show(program)), &e))?;
+    // -r / -R: first down and finished, then the goal (s6-svlisten1's phases).
+    let first = if o.restart {
+        watch.wait(Goal::DOWN_READY, false, deadline)
+    } else {
+        Ok(0)
+    };
+    wait_outcome(first.and_then(|n| Ok(n + watch.wait(o.goal, false, deadline)?)))
 }
 
 #[cfg(test)]
@@ -116,6 +182,22 @@ mod tests {
         );
         let o = p(&["-R", "a"]).unwrap();
         assert_eq!((o.goal, o.restart, o.any), (Goal::READY, true, false));
+    }
+
+    #[test]
+    fn svlisten1_takes_one_dir_then_prog() {
+        let v: Vec<OsString> = ["-R", "-t", "5", "dir", "prog", "-x"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        let (o, argv) = parse_listen(&v).unwrap();
+        assert_eq!((o.goal, o.restart, o.timeout_ms), (Goal::READY, true, 5));
+        assert_eq!(o.dirs, [PathBuf::from("dir")]);
+        assert_eq!(argv.len(), 2);
+        for bad in [&["dir"][..], &["-o", "dir", "p"], &[]] {
+            let v: Vec<OsString> = bad.iter().map(OsString::from).collect();
+            assert!(parse_listen(&v).is_err());
+        }
     }
 
     #[test]
