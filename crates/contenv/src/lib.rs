@@ -81,20 +81,7 @@ pub fn with_contenv(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         }
     }
     let e = cmd.exec();
-    let code = if e.kind() == io::ErrorKind::NotFound {
-        Exit::NotFound
-    } else {
-        Exit::CantExec
-    };
-    let what = format!("exec {}", report::show(program));
-    report::die(
-        &prog,
-        WITH_USAGE,
-        &Failure {
-            exit: code,
-            ..Failure::sys(what, &e)
-        },
-    )
+    report::die(&prog, WITH_USAGE, &Failure::exec(program, &e))
 }
 
 /// Entry point: `printcontenv VAR`.
