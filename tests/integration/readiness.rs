@@ -14,7 +14,13 @@ use crate::util::*;
 fn bin(sb: &Sandbox) -> PathBuf {
     let bin = sb.join("bin");
     fs::create_dir_all(&bin).unwrap();
-    for name in ["notifyoncheck", "svc", "svlisten1", "s6-svlisten1"] {
+    for name in [
+        "notifyoncheck",
+        "s6-notifyoncheck",
+        "svc",
+        "svlisten1",
+        "s6-svlisten1",
+    ] {
         let _ = std::os::unix::fs::symlink(svkit_bin(), bin.join(name));
     }
     bin
@@ -116,7 +122,11 @@ fn a_check_that_never_succeeds_gives_up_after_the_tries() {
 /// The poller: a process whose argv\[0\] is `…/notifyoncheck` and that is not
 /// the daemon (which exec'd into `sleep`).
 fn pollers(bin: &Path) -> Vec<i32> {
-    let argv0 = bin.join("notifyoncheck");
+    processes_named(&bin.join("notifyoncheck"))
+}
+
+/// Live processes whose argv\[0\] is exactly `argv0`.
+fn processes_named(argv0: &Path) -> Vec<i32> {
     fs::read_dir("/proc")
         .unwrap()
         .filter_map(Result::ok)
@@ -175,6 +185,130 @@ fn a_check_command_line_goes_through_execline() {
     wait_on(&mut w, Goal::READY);
 }
 
+/// The two notifyoncheck programs to compare, each under a name unique to the
+/// sandbox (so that [`processes_named`] finds this test's pollers only): ours
+/// and Debian's s6-notifyoncheck.
+fn both_notifyonchecks(sb: &Sandbox) -> [(&'static str, PathBuf); 2] {
+    let bin = bin(sb);
+    let real = bin.join("real-s6-notifyoncheck");
+    let _ = std::os::unix::fs::symlink(s6_bin("s6-notifyoncheck"), &real);
+    [("ours", bin.join("notifyoncheck")), ("s6", real)]
+}
+
+#[test]
+fn wait_0_means_a_single_check_as_in_s6() {
+    // s6-notifyoncheck reads -w 0 as "infinite", as it does -t 0 and -T 0: after
+    // a failed check the poller waits for the daemon's death (or -T), and never
+    // checks again, whatever -n says.
+    let mut sb = Sandbox::new();
+    for (name, prog) in both_notifyonchecks(&sb) {
+        let checks = sb.join(&format!("{name}.checks"));
+        sb.service(name)
+            .file("notification-fd", "3\n")
+            .run(&format!(
+                "exec {} -s 0 -w 0 -n 3 sleep 100000",
+                prog.display()
+            ))
+            .exec(
+                "data/check",
+                &format!("#!/bin/sh\necho check >> {}\nexit 1\n", checks.display()),
+            );
+        let dir = sb.start(name, Goal::UP);
+        poll_until("a failed check", || lines(&checks) >= 1);
+        assert_eq!(processes_named(&prog).len(), 1, "{name}: the poller waits");
+        sb.svkit("svc").arg("-d").arg(&dir).assert().success();
+        wait_for(&dir, Goal::DOWN);
+        poll_until("the poller to exit", || processes_named(&prog).is_empty());
+        assert_eq!(lines(&checks), 1, "{name}: one check only");
+    }
+}
+
+/// The warnings of a poller's log, without the program's name.
+fn warnings(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter_map(|l| l.split_once(": warning: ").map(|(_, w)| w))
+        .collect()
+}
+
+#[test]
+fn a_check_that_cannot_be_spawned_is_a_failed_try_as_in_s6() {
+    let mut sb = Sandbox::new();
+    for (name, prog) in both_notifyonchecks(&sb) {
+        // No data/check at all.
+        sb.service(name)
+            .file("notification-fd", "3\n")
+            .run(&format!(
+                "exec {} -s 0 -w 10 -n 2 sleep 100000",
+                prog.display()
+            ));
+        let dir = sb.start(name, Goal::UP);
+        poll_until("the poller to give up", || {
+            warnings(&sb.log(name)).len() >= 2 && processes_named(&prog).is_empty()
+        });
+        let log = sb.log(name);
+        let spawn = "unable to spawn ./data/check: No such file or directory";
+        let want: &[&str] = if name == "s6" {
+            // s6's poller calls itself `s6-notifyoncheck (child)`, and gives up silently.
+            &[spawn, spawn]
+        } else {
+            &[
+                spawn,
+                spawn,
+                "./data/check failed 2 times; giving up: the service stays up but not ready",
+            ]
+        };
+        assert_eq!(warnings(&log), want, "{name}: {log}");
+        let st = read_status(&dir);
+        assert!(st.is_up() && !st.ready, "{name}");
+    }
+}
+
+#[test]
+fn a_notification_descriptor_below_3_is_closed_in_the_daemon_as_in_s6() {
+    let mut sb = Sandbox::new();
+    for (name, prog) in both_notifyonchecks(&sb) {
+        let seen = sb.join(&format!("{name}.fd1"));
+        // `readlink` runs in a child; `$$` is the daemon's shell, whose 1 it reports.
+        sb.service(name).run(&format!(
+            "exec {} -s 0 -n 1 -3 1 sh -c '(readlink /proc/$$/fd/1 || echo closed) > {} 2>/dev/null; exec sleep 100000'",
+            prog.display(),
+            seen.display()
+        ));
+        sb.start(name, Goal::UP);
+        assert_eq!(
+            read_when(&seen, |s| s.ends_with('\n')),
+            "closed\n",
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_check_command_line_falls_back_to_sh_without_execline() {
+    let mut sb = Sandbox::new();
+    let bin = bin(&sb);
+    let nopath = sb.join("no-execline");
+    fs::create_dir_all(&nopath).unwrap();
+    let flag = sb.join("flag");
+    let mark = sb.join("mark");
+    // Only sh reads `&&` and `>`: execlineb would run `test` with all of it as
+    // arguments, which fails, and would never write the mark.
+    sb.service("svc")
+        .file("notification-fd", "3\n")
+        .run(&format!(
+            "PATH={}; export PATH\nexec {}/notifyoncheck -s 0 -w 10 -n 0 -c 'test -e {} && echo sh > {}' /bin/sleep 100000",
+            nopath.display(),
+            bin.display(),
+            flag.display(),
+            mark.display()
+        ));
+    let dir = sb.start("svc", Goal::UP);
+    let mut w = watch(&dir);
+    fs::write(&flag, "").unwrap();
+    wait_on(&mut w, Goal::READY);
+    assert_eq!(fs::read_to_string(&mark).unwrap(), "sh\n");
+}
+
 #[test]
 fn notifyoncheck_refuses_to_run_outside_a_supervised_directory() {
     let sb = Sandbox::new();
@@ -193,7 +327,17 @@ fn notifyoncheck_refuses_to_run_outside_a_supervised_directory() {
     assert_eq!(ours.status.code(), Some(100));
     assert_eq!(
         String::from_utf8_lossy(&ours.stderr),
-        "notifyoncheck: fatal: supervise not running\n"
+        "notifyoncheck: fatal: s6-supervise not running.\n"
+    );
+    // Called by s6's name, ours says exactly what s6's does.
+    let ours = Command::new(bin.join("s6-notifyoncheck"))
+        .arg("true")
+        .current_dir(sb.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&ours.stderr),
+        String::from_utf8_lossy(&s6.stderr)
     );
     for args in [&["-n", "x", "true"][..], &[]] {
         let ours = Command::new(bin.join("notifyoncheck"))
@@ -284,6 +428,48 @@ fn svlisten1_timeouts_and_errors_match_s6() {
                 String::from_utf8_lossy(&s6.stderr),
                 "{what}"
             );
+        }
+    }
+}
+
+#[test]
+fn svlisten1_r_ends_when_the_supervisor_dies_in_the_down_phase_as_in_s6() {
+    // A real supervisor announces `x` only once its service is down and
+    // finished, after `D`, so the `x` is sent here by PROG itself (s6's own
+    // s6-ftrig-notify, once the listener has subscribed), while the service is
+    // up, as a supervisor dying then would. s6-svlisten1 stops at the end of the
+    // first phase with exit 1; it does not go on to wait for "up" until -t.
+    let mut sb = Sandbox::new();
+    let bin = bin(&sb);
+    for supervisor in ["svkit", "s6"] {
+        sb.service(supervisor).run("exec sleep 100000");
+        if supervisor == "svkit" {
+            sb.supervise(supervisor);
+        } else {
+            sb.s6_supervise(supervisor);
+        }
+        let dir = sb.join(supervisor);
+        wait_for(&dir, Goal::UP);
+        for prog in [bin.join("s6-svlisten1"), s6_bin("s6-svlisten1")] {
+            let out = Command::new(&prog)
+                .args(["-R", "-t", "10000"])
+                .arg(&dir)
+                .arg(s6_bin("s6-ftrig-notify"))
+                .arg(dir.join("event"))
+                .arg("x")
+                .output()
+                .unwrap();
+            let what = format!("{} on {supervisor}", prog.display());
+            assert_eq!(out.status.code(), Some(1), "{what}: {out:?}");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stderr),
+                format!(
+                    "s6-svlisten1: fatal: {} failed permanently or its supervisor died\n",
+                    dir.display()
+                ),
+                "{what}"
+            );
+            assert!(read_status(&dir).is_up(), "{what}: nothing happened to it");
         }
     }
 }

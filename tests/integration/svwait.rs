@@ -104,3 +104,45 @@ fn usage_and_system_errors() {
         .assert()
         .code(111);
 }
+
+#[test]
+fn supervisor_exit_in_the_first_phase_of_r_ends_the_wait_as_in_s6() {
+    // A supervisor announces `x` once its service is down, so a real one ends
+    // -r's first phase ("down") before it exits; the event is written here by
+    // hand while the service is up, as a supervisor dying then would. s6-svwait
+    // stops at the end of that phase with the failure; it does not go on to
+    // wait for "up" until -t.
+    let mut sb = Sandbox::new();
+    for (name, s6) in [("a", false), ("b", true)] {
+        sb.service(name).run("exec sleep 1000");
+        sb.supervise(name);
+        wait_for(&sb.join(name), Goal::UP);
+        let mut w = if s6 {
+            Command::new(s6_bin("s6-svwait"))
+        } else {
+            let mut c = Command::new(svkit_bin());
+            std::os::unix::process::CommandExt::arg0(&mut c, "s6-svwait");
+            c
+        };
+        let waiter = w
+            .args(["-r", "-t", "10000", name])
+            .current_dir(sb.path())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        poll_until("the waiter's subscription", || {
+            std::fs::read_dir(sb.join(name).join("event"))
+                .unwrap()
+                .count()
+                == 1
+        });
+        svkit_core::event::notify(&sb.join(name).join("event"), b"x").unwrap();
+        let out = waiter.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "s6: {s6}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "s6-svwait: fatal: some services reported permanent failure or their supervisor died\n",
+            "s6: {s6}"
+        );
+    }
+}

@@ -38,9 +38,10 @@ In a run script: exec PROG (the daemon) while a child polls its readiness by
 running ./data/check (or CHECKPROG, through execlineb -Pc, or sh -c without
 execline) until it exits 0, then writes a newline to the notification
 descriptor FD (default: ./notification-fd), so svwait -U and svstat see the
-service ready. Times in milliseconds: first check after INITIAL (10), WAIT (1000)
-between checks, each check killed after LOCAL (0: no limit), give up after
-GLOBAL (0: never) or after TRIES failed checks (7; 0: no limit). -d: the poller
+service ready. Times in milliseconds: first check after INITIAL (10), WAIT (1000;
+0: forever, so a single check) between checks, each check killed after LOCAL
+(0: no limit), give up after GLOBAL (0: never) or after TRIES failed checks (7;
+0: no limit); a check that cannot be started is a failed one. -d: the poller
 is not a child of PROG (for daemons that do not reap unknown children).
 See docs/notifyoncheck.md.
 ";
@@ -138,7 +139,8 @@ fn start(prog: &str, args: &[OsString]) -> Result<Failure, Failure> {
     let (o, argv) = parse(args)?;
     match lock::is_locked(Path::new(LOCK)) {
         Ok(true) => {}
-        Ok(false) => return Err(Failure::new(Exit::Usage, "supervise not running")),
+        // s6-notifyoncheck's words, full stop included.
+        Ok(false) => return Err(Failure::new(Exit::Usage, "s6-supervise not running.")),
         Err(e) => return Err(Failure::sys(format!("check ./{LOCK}"), &e)),
     }
     let fd = notification_fd(&o)?;
@@ -154,11 +156,8 @@ fn start(prog: &str, args: &[OsString]) -> Result<Failure, Failure> {
                 // The middle process exits at once; reap it so PROG never sees it.
                 let _ = waitpid(Pid::from_raw(child), None);
             }
-            if fd > 2 {
-                drop(notif);
-            } else {
-                std::mem::forget(notif);
-            }
+            // Closed in PROG whatever its number, 0, 1 and 2 included, as s6 does.
+            drop(notif);
             drop(daemon);
             Ok(process::chain(argv, &[]))
         }
@@ -179,7 +178,7 @@ fn poller(prog: &str, o: &Opts, notif: OwnedFd, daemon: &OwnedFd) -> i32 {
     }
     // The check programs must not hold the notification pipe open.
     let _ = fcntl(&notif, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
-    let outcome = poll_loop(o, daemon);
+    let outcome = poll_loop(prog, o, daemon);
     match outcome {
         Ok(code::READY) => {
             if let Err(e) = process::notify_ready(notif) {
@@ -282,6 +281,12 @@ fn pause(ms: u32) -> Instant {
     Instant::now() + Duration::from_millis(u64::from(ms))
 }
 
+/// The end of the pause between two checks: `-w 0` is no end at all, as in
+/// s6-notifyoncheck (whose 0 means "infinite" for `-w` as for `-t` and `-T`).
+fn between_checks(ms: u32) -> Option<Instant> {
+    limit(ms)
+}
+
 /// Whether `execlineb` is in `PATH` (it reads `-c` strings when present).
 fn have_execline() -> bool {
     std::env::var_os("PATH").is_some_and(|path| {
@@ -294,8 +299,9 @@ fn have_execline() -> bool {
     })
 }
 
-/// Starts one check, in its own process group so that it can be killed whole.
-fn spawn_check(o: &Opts) -> Result<Child, Failure> {
+/// Starts one check, in its own process group so that it can be killed whole;
+/// on failure, the name of the program that could not be started.
+fn spawn_check(o: &Opts) -> Result<Child, (String, std::io::Error)> {
     let mut cmd = match &o.check {
         None => Command::new("./data/check"),
         Some(line) if have_execline() => {
@@ -310,14 +316,25 @@ fn spawn_check(o: &Opts) -> Result<Child, Failure> {
         }
     };
     cmd.process_group(0);
-    cmd.spawn()
-        .map_err(|e| Failure::sys(format!("spawn {}", check_name(o)), &e))
+    cmd.spawn().map_err(|e| (show(cmd.get_program()), e))
 }
 
-/// Runs one check: `Done` if it exited 0, `Local` if it failed or ran out of
-/// time, or why polling must stop.
-fn run_check(o: &Opts, daemon: &OwnedFd, global: Option<Instant>) -> Result<Woken, Failure> {
-    let mut child = spawn_check(o)?;
+/// Runs one check: `Done` if it exited 0, `Local` if it failed, ran out of time
+/// or could not be started (a failed try, with a warning, as in s6), or why
+/// polling must stop.
+fn run_check(
+    prog: &str,
+    o: &Opts,
+    daemon: &OwnedFd,
+    global: Option<Instant>,
+) -> Result<Woken, Failure> {
+    let mut child = match spawn_check(o) {
+        Ok(c) => c,
+        Err((name, e)) => {
+            report::warn(prog, Failure::sys(format!("spawn {name}"), &e).msg);
+            return Ok(Woken::Local);
+        }
+    };
     let pid = i32::try_from(child.id()).unwrap_or(i32::MAX);
     let pidfd = process::pidfd(pid).map_err(|e| Failure::sys("pidfd_open", &e))?;
     let woken = wait(Some(&pidfd), daemon, limit(o.local_ms), global)?;
@@ -333,7 +350,7 @@ fn run_check(o: &Opts, daemon: &OwnedFd, global: Option<Instant>) -> Result<Woke
 }
 
 /// Polls until a check succeeds: the poller's exit code.
-fn poll_loop(o: &Opts, daemon: &OwnedFd) -> Result<i32, Failure> {
+fn poll_loop(prog: &str, o: &Opts, daemon: &OwnedFd) -> Result<i32, Failure> {
     let global = limit(o.global_ms);
     let stop = |w: Woken| match w {
         Woken::DaemonDied => Some(code::PROG_DIED),
@@ -345,7 +362,7 @@ fn poll_loop(o: &Opts, daemon: &OwnedFd) -> Result<i32, Failure> {
     }
     let mut failed = 0u32;
     loop {
-        match run_check(o, daemon, global)? {
+        match run_check(prog, o, daemon, global)? {
             Woken::Done => return Ok(code::READY),
             w => {
                 if let Some(c) = stop(w) {
@@ -357,7 +374,7 @@ fn poll_loop(o: &Opts, daemon: &OwnedFd) -> Result<i32, Failure> {
         if o.tries > 0 && failed >= o.tries {
             return Ok(code::GAVE_UP);
         }
-        if let Some(c) = stop(wait(None, daemon, Some(pause(o.wait_ms)), global)?) {
+        if let Some(c) = stop(wait(None, daemon, between_checks(o.wait_ms), global)?) {
             return Ok(c);
         }
     }

@@ -12,8 +12,9 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
+use svkit_core::Exit;
 use svkit_core::config;
-use svkit_core::event::{Goal, Watch, wait_outcome};
+use svkit_core::event::{Goal, WaitError, Watch, wait_outcome};
 use svkit_core::getopt::{self, Getopt};
 use svkit_core::report::{self, Failure};
 
@@ -101,12 +102,26 @@ fn run(o: &Opts) -> Result<(), Failure> {
         (o.timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(u64::from(o.timeout_ms)));
     let mut watch = Watch::new(&o.dirs).map_err(|e| e.failure(&o.dirs))?;
     // -r / -R: first every service down (s6-svwait's first phase), then the goal.
-    let first = if o.restart {
-        watch.wait(Goal::DOWN, false, deadline)
-    } else {
-        Ok(0)
-    };
-    wait_outcome(first.and_then(|n| Ok(n + watch.wait(o.goal, o.any, deadline)?)))
+    wait_outcome(phases(&mut watch, o, Goal::DOWN, deadline))
+}
+
+/// Waits for `first` (with -r / -R), then for the goal: the number of failed
+/// services. Failures in the first phase (a supervisor exiting before the
+/// service went down) end the wait there, as in s6: the second phase could
+/// only end with -t.
+fn phases(
+    watch: &mut Watch,
+    o: &Opts,
+    first: Goal,
+    deadline: Option<Instant>,
+) -> Result<u32, WaitError> {
+    if o.restart {
+        let n = watch.wait(first, false, deadline)?;
+        if n > 0 {
+            return Ok(n);
+        }
+    }
+    watch.wait(o.goal, o.any, deadline)
 }
 
 const LISTEN_USAGE: &str = "[ -U | -u | -d | -D | -r | -R ] [ -t timeout ] servicedir prog...";
@@ -116,7 +131,8 @@ Subscribe to DIR's events, read its status, spawn PROG, then wait until the
 service is: -u up (default), -U up and ready, -d down, -D down and finished,
 -r down and finished then up, -R the same then up and ready. -t ms gives up
 after ms (exit 99). Exit 1 if the service failed permanently or its supervisor
-exited meanwhile. PROG's own exit code is not waited for. See docs/svlisten1.md.
+exited meanwhile (during the first phase of -r / -R too: the wait ends there).
+PROG's own exit code is not waited for. See docs/svlisten1.md.
 ";
 
 /// Entry point: `svlisten1 [options] DIR PROG...`.
@@ -156,12 +172,17 @@ fn listen(o: &Opts, argv: &[OsString]) -> Result<(), Failure> {
         .spawn()
         .map_err(|e| Failure::sys(format!("spawn {}", report::show(program)), &e))?;
     // -r / -R: first down and finished, then the goal (s6-svlisten1's phases).
-    let first = if o.restart {
-        watch.wait(Goal::DOWN_READY, false, deadline)
-    } else {
-        Ok(0)
-    };
-    wait_outcome(first.and_then(|n| Ok(n + watch.wait(o.goal, false, deadline)?)))
+    match phases(&mut watch, o, Goal::DOWN_READY, deadline) {
+        // s6-svlisten1's own words for its one service, not svwait's plural.
+        Ok(n) if n > 0 => Err(Failure::new(
+            Exit::Failures(1),
+            format!(
+                "{} failed permanently or its supervisor died",
+                o.dirs.first().map(report::show).unwrap_or_default()
+            ),
+        )),
+        r => wait_outcome(r),
+    }
 }
 
 #[cfg(test)]
