@@ -122,6 +122,24 @@ const TOOLS: &[(&str, &str, ToolMain, &str)] = &[
         "make a daemon ready when a check passes",
     ),
     (
+        "rc",
+        "s6-rc",
+        |a| svkit_rc::rc(a),
+        "bring services up or down with their dependencies",
+    ),
+    (
+        "rc-compile",
+        "rc-compile",
+        |a| svkit_rc::rc_compile(a),
+        "check s6-rc service definitions, write their database",
+    ),
+    (
+        "rc-init",
+        "rc-init",
+        |a| svkit_rc::rc_init(a),
+        "hand an s6-rc database's longruns to a scanner",
+    ),
+    (
         "with-contenv",
         "with-contenv",
         |a| svkit_contenv::with_contenv(a),
@@ -133,6 +151,96 @@ const TOOLS: &[(&str, &str, ToolMain, &str)] = &[
         |a| svkit_contenv::printcontenv(a),
         "print a container environment variable",
     ),
+    (
+        "execlineb",
+        "execlineb",
+        |a| svkit_execline::execlineb(a),
+        "run an execline script (s6-rc up/down files)",
+    ),
+    (
+        "foreground",
+        "foreground",
+        |a| svkit_execline::builtin(a),
+        "execline: run a block, then the rest",
+    ),
+    (
+        "background",
+        "background",
+        |a| svkit_execline::builtin(a),
+        "execline: start a block, then run the rest",
+    ),
+    (
+        "if",
+        "if",
+        |a| svkit_execline::builtin(a),
+        "execline: run the rest if a block succeeds",
+    ),
+    (
+        "ifelse",
+        "ifelse",
+        |a| svkit_execline::builtin(a),
+        "execline: run one of two branches",
+    ),
+    (
+        "importas",
+        "importas",
+        |a| svkit_execline::builtin(a),
+        "execline: substitute an environment variable",
+    ),
+    (
+        "define",
+        "define",
+        |a| svkit_execline::builtin(a),
+        "execline: substitute a value",
+    ),
+    (
+        "multisubstitute",
+        "multisubstitute",
+        |a| svkit_execline::builtin(a),
+        "execline: several substitutions at once",
+    ),
+    (
+        "export",
+        "export",
+        |a| svkit_execline::builtin(a),
+        "execline: set an environment variable",
+    ),
+    (
+        "unexport",
+        "unexport",
+        |a| svkit_execline::builtin(a),
+        "execline: remove an environment variable",
+    ),
+    (
+        "redirfd",
+        "redirfd",
+        |a| svkit_execline::builtin(a),
+        "execline: redirect a descriptor to a file",
+    ),
+    (
+        "fdmove",
+        "fdmove",
+        |a| svkit_execline::builtin(a),
+        "execline: move or copy a descriptor",
+    ),
+    (
+        "exec",
+        "exec",
+        |a| svkit_execline::builtin(a),
+        "execline: exec a program (execline's exec)",
+    ),
+    (
+        "emptyenv",
+        "emptyenv",
+        |a| svkit_execline::builtin(a),
+        "execline: clear the environment",
+    ),
+    (
+        "exit",
+        "exit",
+        |a| svkit_execline::builtin(a),
+        "execline: exit with a code",
+    ),
 ];
 
 /// Names that run a tool but are not installed under `/command`: `/init` is linked
@@ -140,6 +248,8 @@ const TOOLS: &[(&str, &str, ToolMain, &str)] = &[
 const HIDDEN: &[(&str, ToolMain)] = &[
     ("init", |a| svkit_init::main(a)),
     (svkit_init::STAGE2, |a| svkit_init::stage2(a)),
+    ("init-legacy", |a| svkit_init::legacy(a)),
+    ("init-shutdown", |a| svkit_init::shutdown(a)),
     ("halt", |a| svkit_init::halt(a)),
     ("poweroff", |a| svkit_init::halt(a)),
     ("reboot", |a| svkit_init::halt(a)),

@@ -10,12 +10,18 @@ mod util;
 mod bad_input;
 #[path = "integration/chain.rs"]
 mod chain;
+#[path = "integration/execline.rs"]
+mod execline;
 #[path = "integration/init.rs"]
 mod init;
 #[path = "integration/interop.rs"]
 mod interop;
 #[path = "integration/multicall.rs"]
 mod multicall;
+#[path = "integration/rc.rs"]
+mod rc;
+#[path = "integration/rc_boot.rs"]
+mod rc_boot;
 #[path = "integration/readiness.rs"]
 mod readiness;
 #[path = "integration/supervise.rs"]

@@ -24,10 +24,10 @@ mv -f "$dest/command/.svkit.new" "$dest/command/svkit"
 
 ln -sfn command/svkit "$dest/init"
 
-# Plain names that belong to the base system in every Debian/Ubuntu image: a
-# /usr/bin link would replace it (util-linux's setsid has other options). They
-# stay in /command, and their s6- names are in /usr/bin as usual.
-NO_USR_BIN=" setsid "
+# Plain names that belong to other programs: a /usr/bin link would replace them
+# (util-linux's setsid, in every Debian/Ubuntu image, has other options; rc is
+# Plan 9's shell). They stay in /command, and their s6- names are in /usr/bin.
+NO_USR_BIN=" setsid rc "
 
 for name in svkit $("$dest/command/svkit" --list); do
   if [ "$name" != svkit ]; then

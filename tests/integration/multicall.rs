@@ -70,8 +70,9 @@ fn install_lays_out_command_and_usr_bin() {
         let link = dest.join("command").join(n);
         assert_eq!(fs::read_link(&link).unwrap(), Path::new("svkit"), "{n}");
         let bin = dest.join("usr/bin").join(n);
-        if n == "setsid" {
-            // util-linux's /usr/bin/setsid is in every Debian image: left alone.
+        if n == "setsid" || n == "rc" {
+            // util-linux's /usr/bin/setsid is in every Debian image, rc is Plan 9's
+            // shell: left alone.
             assert!(fs::symlink_metadata(&bin).is_err(), "{n} in usr/bin");
             continue;
         }
@@ -102,6 +103,13 @@ fn install_lays_out_command_and_usr_bin() {
         "s6-notifyoncheck",
         "svlisten1",
         "s6-svlisten1",
+        "rc",
+        "s6-rc",
+        "rc-compile",
+        "rc-init",
+        "execlineb",
+        "foreground",
+        "importas",
     ] {
         assert!(dest.join("command").join(n).exists(), "{n}");
     }

@@ -39,6 +39,24 @@ pub fn take(path: &Path, mode: u32) -> io::Result<Option<File>> {
     }
 }
 
+/// Creates `path` with `mode` and takes the write lock, waiting for another
+/// holder to let go (skalibs `fd_lock` blocking).
+pub fn take_wait(path: &Path, mode: u32) -> io::Result<File> {
+    let f = File::options()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(mode)
+        .open(path)?;
+    loop {
+        match fcntl(&f, FcntlArg::F_SETLKW(&whole_file(libc::F_WRLCK))) {
+            Ok(_) => return Ok(f),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Whether another process holds a lock on `path`. A missing file means "no".
 pub fn is_locked(path: &Path) -> io::Result<bool> {
     Ok(holder(path)?.is_some())

@@ -18,6 +18,16 @@ pub const LEGACY_SERVICES: &str = "/run/s6/legacy-services";
 pub const V2_SCANDIR: &str = "/run/s6/services";
 /// `halt`, `poweroff`, `reboot`: stop the container from inside.
 pub const BASEDIR_BIN: &str = "/run/s6/basedir/bin";
+/// The s6-rc live directory: supervised copies of the longruns, the state.
+pub const RC_LIVE: &str = "/run/s6-rc";
+/// The compiled s6-rc service database.
+pub const RC_DB: &str = "/run/s6/db";
+/// The system service definitions (`base`, `legacy-services`, `top`…) `/init` writes.
+pub const RC_SYSTEM_SOURCES: &str = "/run/s6/rc-sources";
+/// Created by the first `halt` when s6-rc services run: the ordered stop is under way.
+pub const SHUTDOWN_MARK: &str = "/run/s6/shutdown-started";
+/// Created when cont-finish.d starts, so it runs once.
+pub const CONT_FINISH_MARK: &str = "/run/s6/cont-finish-started";
 /// The container's working directory (`WORKDIR`), for the CMD.
 pub const WORKDIR_FILE: &str = "/run/s6/workdir";
 /// The CMD's pid, while it runs with `S6_CMD_RECEIVE_SIGNALS`.

@@ -5,19 +5,100 @@
 //! the CMD's end, a v2 finish script's `s6-svscanctl -t /var/run/s6/services` — so
 //! there is one shutdown sequence. The exit code file is replaced atomically.
 
-use std::fs;
+use std::ffi::OsStr;
+use std::fs::{self, File};
 use std::io;
 use std::path::Path;
+use std::process::ExitCode;
 use std::time::Instant;
 
 use svkit_core::control::{self, ControlError};
-use svkit_core::overlay::{EXITCODE_FILE, SCANDIR};
-use svkit_core::process;
+use svkit_core::lock;
+use svkit_core::overlay::{EXITCODE_FILE, RC_LIVE, SCANDIR, SHUTDOWN_MARK};
+use svkit_core::process::{self, Spawn};
+
+use crate::settings::contenv_uint;
 use svkit_core::servicedir::{SCAN_CONTROL, SCAN_CTL_DIR};
 
-/// Tells the scanner to stop the container.
+/// Stops the container. With s6-rc services, the first call starts the ordered
+/// stop in a process of its own ([`shutdown`]) and returns; later calls do
+/// nothing. Otherwise (or if that process cannot start) the scanner is told at once.
 pub(crate) fn halt() -> Result<(), ControlError> {
+    if Path::new(RC_LIVE).join("compiled").exists() {
+        match File::options()
+            .write(true)
+            .create_new(true)
+            .open(SHUTDOWN_MARK)
+        {
+            Ok(_) => {
+                let started = std::env::current_exe().and_then(|exe| {
+                    Spawn {
+                        session: true,
+                        cwd: Some(Path::new("/")),
+                        ..Spawn::default()
+                    }
+                    .run(&exe, OsStr::new(SHUTDOWN), &[])
+                });
+                if started.is_ok() {
+                    return Ok(());
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+            Err(_) => {}
+        }
+    }
+    terminate()
+}
+
+/// Tells the scanner to stop every service and exit (into stage 3).
+fn terminate() -> Result<(), ControlError> {
     control::send_via(Path::new(SCANDIR), SCAN_CTL_DIR, SCAN_CONTROL, b"t")
+}
+
+/// argv\[0\] of the ordered stop (a hidden name of the multi-call binary).
+pub(crate) const SHUTDOWN: &str = "init-shutdown";
+
+/// The ordered stop: an `s6-rc` start-up still running is interrupted, then
+/// `s6-rc -bda change` brings every service down in reverse dependency order
+/// (user2, services.d, the user services, cont-finish.d…), within
+/// `S6_SERVICES_GRACETIME` + `S6_KILL_FINISH_MAXTIME` (+1 s) unless the latter is
+/// 0; then the scanner is told to finish.
+pub(crate) fn shutdown() -> ExitCode {
+    let live = Path::new(RC_LIVE);
+    if let Ok(Some(pid)) = lock::holder(&live.join("lock")) {
+        let _ = process::kill(pid, nix::sys::signal::Signal::SIGTERM as i32);
+    }
+    let v = contenv_uint("S6_VERBOSITY", 2).to_string();
+    let grace = contenv_uint("S6_SERVICES_GRACETIME", 3000);
+    let finish = contenv_uint("S6_KILL_FINISH_MAXTIME", 5000);
+    let limit = if finish == 0 {
+        0
+    } else {
+        grace + finish + 1000
+    };
+    let limit = limit.to_string();
+    let args = [
+        OsStr::new("-v"),
+        OsStr::new(&v),
+        OsStr::new("-b"),
+        OsStr::new("-da"),
+        OsStr::new("-t"),
+        OsStr::new(&limit),
+        OsStr::new("change"),
+    ];
+    if let Ok(exe) = std::env::current_exe() {
+        let how = Spawn {
+            cwd: Some(Path::new("/")),
+            ..Spawn::default()
+        };
+        if let Ok(pid) = how.run(&exe, OsStr::new("s6-rc"), &args) {
+            let _ = wait_child(pid, None);
+        }
+    }
+    match terminate() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::from(111),
+    }
 }
 
 /// Writes the container's exit code (last writer wins).

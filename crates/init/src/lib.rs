@@ -14,6 +14,7 @@
 
 mod control;
 mod fixattrs;
+mod legacy;
 mod scripts;
 mod settings;
 mod stage0;
@@ -50,6 +51,18 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 pub fn stage2(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let args: Vec<OsString> = args.into_iter().skip(1).collect();
     stage2::run(&args)
+}
+
+/// `init-legacy WHAT`: the system oneshots `rc` runs for fix-attrs.d,
+/// cont-init.d, cont-finish.d and services.d. Not started by hand.
+pub fn legacy(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let what = args.into_iter().nth(1).unwrap_or_default();
+    legacy::run(&what.to_string_lossy())
+}
+
+/// `init-shutdown`: the ordered stop `halt` starts. Not started by hand.
+pub fn shutdown(_args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    control::shutdown()
 }
 
 /// The scanner's hooks, called by their path: `.s6-svscan/finish`, `crash`,

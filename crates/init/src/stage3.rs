@@ -9,7 +9,6 @@
 //! `kill(-1)`.
 
 use std::fs;
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -19,8 +18,7 @@ use svkit_core::process;
 use svkit_core::report;
 
 use crate::control::{exit_code, halt};
-use crate::scripts;
-use crate::settings::{Log, contenv, contenv_uint};
+use crate::settings::{Log, contenv_uint};
 
 const PROG: &str = "s6-svscan-finish";
 
@@ -46,15 +44,8 @@ pub(crate) fn finish(crashed: bool) -> ExitCode {
     if crashed {
         report::warn(PROG, "the scanner crashed: stopping everything");
     } else {
-        let etc = match contenv("S6_RUNTIME_PROFILE") {
-            Some(p) if !p.is_empty() => Path::new("/etc/cont-profile.d").join(p),
-            _ => Path::new("/etc").to_owned(),
-        };
-        log.info("[cont-finish.d] executing container finish scripts...");
-        let limit = contenv_uint("S6_KILL_FINISH_MAXTIME", 5000);
-        let limit = (limit > 0).then(|| Duration::from_millis(limit));
-        scripts::run_dir(&etc.join("cont-finish.d"), "cont-finish.d", limit, &log);
-        log.info("[cont-finish.d] done.");
+        // Normally run already, by s6-rc bringing legacy-cont-init down.
+        crate::legacy::cont_finish(&crate::stage2::etc(), &log);
     }
     let grace = Duration::from_millis(contenv_uint("S6_KILL_GRACETIME", 3000).min(300_000));
     sweep(grace, &log, sigfd.as_ref());
