@@ -57,12 +57,18 @@ impl Users {
 
     /// `tool args…` (tool by its s6 name) through s6 and through svkit.
     fn both(&self, tool: &str, args: &[&str]) -> (Output, Output) {
+        self.both_env(tool, args, &[])
+    }
+
+    /// The same, with `env` added to the environment.
+    fn both_env(&self, tool: &str, args: &[&str], env: &[(&str, &str)]) -> (Output, Output) {
         let run = |prog: PathBuf| {
             Command::new("unshare")
                 .arg("--mount")
                 .arg(&self.wrapper)
                 .arg(prog)
                 .args(args)
+                .envs(env.iter().copied())
                 .output()
                 .unwrap()
         };
@@ -179,6 +185,88 @@ fn setuidgid_accepts_user_and_group_names() {
         String::from_utf8_lossy(&ours.stderr),
         "s6-setuidgid: fatal: unknown group: nosuch\n"
     );
+}
+
+#[test]
+fn setuidgid_clears_uid_gid_gidlist_for_a_user_name_like_s6() {
+    // s6-setuidgid USER runs `s6-applyuidgid -Uz`: UID, GID and GIDLIST are gone,
+    // even the caller's; UID:GID and '' leave the environment alone.
+    let sb = Sandbox::new();
+    let u = Users::new(&sb);
+    let show = "env | grep -E '^(UID|GID|GIDLIST|KEEP)=' | sort";
+    let callers: &[&[(&str, &str)]] = &[
+        &[("KEEP", "1")],
+        &[
+            ("UID", "7"),
+            ("GID", "8"),
+            ("GIDLIST", "9,10"),
+            ("KEEP", "1"),
+        ],
+    ];
+    for env in callers {
+        for account in ["nobody", "alice", "root", "12:13", ""] {
+            let (s6, ours) = u.both_env("s6-setuidgid", &[account, "sh", "-c", show], env);
+            assert!(s6.status.success(), "{account}: {s6:?}");
+            assert_same(&format!("{account:?} {env:?}"), &s6, &ours);
+        }
+    }
+}
+
+#[test]
+fn envuidgid_numbers_and_defaults_match_s6() {
+    let sb = Sandbox::new();
+    let u = Users::new(&sb);
+    let cases: &[&[&str]] = &[
+        // -n turns the default mode into -B: UID and GID (0 without ":GROUP").
+        &["-n", "nobody"],
+        &["-n", "alice"],
+        &["-n", "alice:dev"],
+        // -n reads the digits a number starts with.
+        &["-n", "5x"],
+        &["-n", "55:6x"],
+        &["-n", "5x:6y"],
+        &["-u", "-n", "5x"],
+        &["-u", "-n", "5:6"],
+        &["-g", "-n", "5x"],
+        &["-n", "-u", "5x"],
+        &["-n", "x5"],
+        &["-n", ":5"],
+        &["-n", "55:"],
+        &["-n", ""],
+        // The group is looked up first, and a bad one is reported as such.
+        &["-n", "55:x"],
+        &["-nB", "x:y"],
+        &["-g", "-n", ":5"],
+        &["-u", "-n", ":5"],
+        // -D parts may be empty; -B takes empty parts from -D, even after -i.
+        &["-D", ":5", "nosuch"],
+        &["-D", ":", "nosuch"],
+        &["-D", "::3", "nosuch"],
+        &["-D", "1:", "nosuch"],
+        &["-D", "1:2:", "nosuch"],
+        &["-D", "", "nosuch"],
+        &["-D", "1x", "nosuch"],
+        &["-D", "1:x", "nosuch"],
+        &["-B", "-D", "1:2", ":"],
+        &["-B", "-D", "1:2", "nosuch:"],
+        &["-B", "-D", "1:2", ":nosuch"],
+        &["-B", "-D", "1:2", "alice:"],
+        &["-B", "-D", "1:2", ":dev"],
+        &["-D", "1:2:3", "-i", "-B", ":"],
+        &["-D", "1:2:3", "-i", "nosuch"],
+        &["-n", "-D", "1:2:3", "nosuch"],
+        &["-D", "1:2", "-u", "-n", "x5"],
+        &["-B", ":"],
+        &["-B", ""],
+        &["-g", ""],
+        &[""],
+    ];
+    for case in cases {
+        let mut args = case.to_vec();
+        args.extend(["sh", "-c", "env | grep -E '^(UID|GID|GIDLIST)=' | sort"]);
+        let (s6, ours) = u.both_env("s6-envuidgid", &args, &[]);
+        assert_same(&format!("{case:?}"), &s6, &ours);
+    }
 }
 
 #[test]
@@ -437,6 +525,39 @@ fn envdir_errors_match_s6() {
 }
 
 #[test]
+fn envdir_dash_capital_i_tolerates_only_a_missing_dir_like_s6() {
+    let sb = Sandbox::new();
+    let dir = sb.join("env");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("A"), "a\n").unwrap();
+    // An entry that is listed but cannot be opened: s6 says EIDRM.
+    std::os::unix::fs::symlink("/nonexistent/target", dir.join("DANGLING")).unwrap();
+    std::os::unix::fs::symlink("/nonexistent/dir", sb.join("dangling-dir")).unwrap();
+    fs::write(sb.join("file"), "x\n").unwrap();
+    let d = dir.to_str().unwrap();
+    let m = sb.join("missing");
+    let m = m.to_str().unwrap();
+    let dd = sb.join("dangling-dir");
+    let dd = dd.to_str().unwrap();
+    let f = sb.join("file");
+    let f = f.to_str().unwrap();
+    let under_file = format!("{f}/sub");
+    for (what, args) in [
+        ("dangling entry, -I", &["-I", d, "echo", "ran"][..]),
+        ("dangling entry", &[d, "echo", "ran"]),
+        ("dangling entry, -i", &["-I", "-i", d, "echo", "ran"]),
+        ("missing dir, -I", &["-I", m, "echo", "ran"]),
+        ("dangling link as dir, -I", &["-I", dd, "echo", "ran"]),
+        ("dangling link as dir", &[dd, "echo", "ran"]),
+        ("a file, -I", &["-I", f, "echo", "ran"]),
+        ("under a file, -I", &["-I", &under_file, "echo", "ran"]),
+    ] {
+        let (s6, ours) = both(&sb, "s6-envdir", args);
+        assert_same(what, &s6, &ours);
+    }
+}
+
+#[test]
 fn plain_envdir_reads_non_utf8_names_and_values() {
     let sb = Sandbox::new();
     let dir = sb.join("env");
@@ -497,6 +618,48 @@ fn softlimit_sets_the_limits_s6_softlimit_sets() {
 }
 
 #[test]
+fn softlimit_hard_modes_apply_in_order_like_s6() {
+    // -H and -h change only the options after them, `=` is "no limit" after
+    // them, and each option is applied as soon as it is read (an error setting
+    // one comes before a usage error further on). The core limit starts where
+    // the test puts it; raising a hard one fails without CAP_SYS_RESOURCE, in
+    // both.
+    let sb = Sandbox::new();
+    let bin = links(&sb);
+    let cases: &[&[&str]] = &[
+        &["-o", "100", "-H"],
+        &["-o", "100", "-h"],
+        &["-H", "-o", "100"],
+        &["-o", "200", "-H", "-o", "100"],
+        &["-H", "-c", "1000"],
+        &["-H", "-c", "="],
+        &["-h", "-c", "="],
+        &["-c", "1000", "-H", "-c", "="],
+        &["-h", "-H", "-c", "100"],
+        &["-H", "-c", "500", "-h", "-c", "2500"],
+        &["-h", "-c", "2500"],
+        &["-c", "=", "-H", "-c", "2500"],
+        &["-H", "-c", "5000", "-o", "abc"],
+        &["-H", "-c", "5000"],
+    ];
+    for core in ["2000:unlimited", "2000:3000"] {
+        for case in cases {
+            let run = |prog: PathBuf| {
+                Command::new("prlimit")
+                    .arg(format!("--core={core}"))
+                    .arg(prog)
+                    .args(*case)
+                    .args(["cat", "/proc/self/limits"])
+                    .output()
+                    .unwrap()
+            };
+            let (s6, ours) = (run(s6_bin("s6-softlimit")), run(bin.join("s6-softlimit")));
+            assert_same(&format!("{core} {case:?}"), &s6, &ours);
+        }
+    }
+}
+
+#[test]
 fn setsid_makes_the_same_session_and_group_as_s6() {
     let sb = Sandbox::new();
     // pid, pgid and sid, reduced to how they relate (the pids differ).
@@ -530,5 +693,43 @@ fn setsid_makes_the_same_session_and_group_as_s6() {
     ] {
         let (s6, ours) = both(&sb, "s6-setsid", args);
         assert_same(what, &s6, &ours);
+    }
+}
+
+#[test]
+fn chain_loaders_keep_ignored_signals_like_s6() {
+    // An ignored SIGINT or SIGHUP stays ignored in the program. (SIGPIPE does
+    // not: Rust's runtime and Command reset it, a documented difference.)
+    let sb = Sandbox::new();
+    let bin = links(&sb);
+    let dir = sb.join("env");
+    fs::create_dir_all(&dir).unwrap();
+    let d = dir.to_str().unwrap();
+    let probe = "grep SigIgn /proc/$$/status";
+    for (tool, args) in [
+        ("s6-envdir", &[d][..]),
+        ("s6-softlimit", &["-o", "100"]),
+        ("s6-setsid", &[]),
+        ("s6-applyuidgid", &["-G", ""]),
+        ("s6-setuidgid", &[""]),
+    ] {
+        let run = |prog: PathBuf| {
+            Command::new("sh")
+                .arg("-c")
+                .arg("trap '' INT HUP; exec \"$@\"")
+                .arg("sh")
+                .arg(prog)
+                .args(args)
+                .args(["sh", "-c", probe])
+                .output()
+                .unwrap()
+        };
+        let (s6, ours) = (run(s6_bin(tool)), run(bin.join(tool)));
+        let ignored = stdout_of(&s6)
+            .trim()
+            .strip_prefix("SigIgn:\t")
+            .and_then(|h| u64::from_str_radix(h, 16).ok());
+        assert_eq!(ignored.map(|m| m & 3), Some(3), "{tool}: {s6:?}");
+        assert_same(tool, &s6, &ours);
     }
 }

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use svkit_core::Failure;
-use svkit_core::envdir::{self, Mode};
+use svkit_core::envdir::{self, Change, Mode};
 use svkit_core::getopt::Getopt;
 use svkit_core::process;
 use svkit_core::report::show;
@@ -67,13 +67,31 @@ pub fn envdir(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         let (o, rest) = parse(rest)?;
         let (dir, argv) = rest.split_first().ok_or_else(Failure::usage)?;
         let argv = program(argv)?;
-        let env = match envdir::read(Path::new(dir), o.mode) {
-            Ok(env) => env,
-            Err(e) if o.tolerant && e.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(Failure::sys(format!("envdir {}", show(dir)), &e)),
-        };
+        let env = read(Path::new(dir), o.mode)
+            .and_then(|env| match env {
+                Some(env) => Ok(env),
+                None if o.tolerant => Ok(Vec::new()),
+                None => Err(io::Error::from_raw_os_error(libc::ENOENT)),
+            })
+            .map_err(|e| Failure::sys(format!("envdir {}", show(dir)), &e))?;
         Err(process::chain(argv, &env))
     })
+}
+
+/// [`envdir::read`], or `None` if DIR itself does not exist — what `-I` forgives.
+/// As in skalibs' `envdir_internal`, an entry listed but not there to open (a
+/// dangling symbolic link, a file removed meanwhile) is `EIDRM`, "Identifier
+/// removed", so that it cannot pass for a missing DIR.
+fn read(dir: &Path, mode: Mode) -> io::Result<Option<Vec<Change>>> {
+    match envdir::read(dir, mode) {
+        Ok(env) => Ok(Some(env)),
+        // Not found: DIR (which is then still not there), or one of its entries.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => match std::fs::metadata(dir) {
+            Err(d) if d.kind() == io::ErrorKind::NotFound => Ok(None),
+            _ => Err(io::Error::from_raw_os_error(libc::EIDRM)),
+        },
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]

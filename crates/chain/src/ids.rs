@@ -174,8 +174,14 @@ fn id_or_name(
     }
 }
 
-fn user_id(s: &[u8]) -> Result<Option<u32>, Failure> {
-    Ok(lookup_user(s)?.map(|a| a.uid))
+/// A user's uid (`getpwnam` alone: no group list to read).
+fn user_id(name: &[u8]) -> Result<Option<u32>, Failure> {
+    let Some(s) = std::str::from_utf8(name).ok().filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let user =
+        User::from_name(s).map_err(|e| Failure::sys(format!("getpwnam for {s}"), &e.into()))?;
+    Ok(user.map(|u| u.uid.as_raw()))
 }
 
 const SETUIDGID_USAGE: &str = "username prog...";
@@ -216,10 +222,20 @@ pub fn setuidgid(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         |_, rest| -> Outcome {
             let (account, argv) = rest.split_first().ok_or_else(Failure::usage)?;
             let argv = program(argv)?;
-            if !account.is_empty() {
-                apply(&setuidgid_ids(account.as_bytes())?)?;
+            let account = account.as_bytes();
+            if account.is_empty() {
+                return Err(process::chain(argv, &[]));
             }
-            Err(process::chain(argv, &[]))
+            apply(&setuidgid_ids(account)?)?;
+            // s6-setuidgid runs `s6-envuidgid USER s6-applyuidgid -Uz` for a user
+            // name, which removes these three whether or not the caller had them;
+            // for UID:GID, `s6-applyuidgid -u -g -G ''`, which leaves them.
+            let env = if account.contains(&b':') {
+                Vec::new()
+            } else {
+                unset_id_vars()
+            };
+            Err(process::chain(argv, &env))
         },
     )
 }
@@ -260,7 +276,8 @@ const ENVUIDGID_HELP: &str = "\
 envuidgid [ -i | -D UID:GID:GIDLIST ] [ -u | -g | -B ] [ -n ] ACCOUNT PROG...
 Run PROG with UID, GID and GIDLIST set in its environment from user ACCOUNT
 (for applyuidgid -U). -u: UID only; -g: GID only, ACCOUNT a group; -B: ACCOUNT
-is USER:GROUP, UID and GID only. -n: accept numbers for unknown names.
+is USER:GROUP, UID and GID only. -n: accept numbers for unknown names (their
+leading digits), and -B's rules instead of the default mode.
 -D: use these defaults for an unknown account; -i: fail instead (default).
 An unknown account exits 1. See docs/envuidgid.md.
 ";
@@ -274,141 +291,126 @@ enum Lookup {
     Uid,
     /// `-g`: GID, from a group name.
     Gid,
-    /// `-B`: USER:GROUP, UID and GID.
+    /// `-B`, and `-n` after the default mode: USER:GROUP, UID and GID.
     Both,
 }
 
 #[derive(Debug, PartialEq, Eq)]
 struct EnvOpts {
     lookup: Lookup,
+    /// `-n`: a name that is not found may be a number.
     numeric: bool,
-    defaults: Option<(u32, u32, Vec<u32>)>,
+    /// An unknown name is an error (`-i`, the default); otherwise (`-D`) its
+    /// value is taken from `defaults`.
+    insist: bool,
+    /// (uid, gid, gidlist): the `-D` values, zero until `-D` is given. `-B` uses
+    /// them for an empty part of USER:GROUP even after `-i`, as s6 does.
+    defaults: (u32, u32, Vec<u32>),
 }
 
-/// `-D uid:gid:gidlist`, the later parts optional.
+/// `-D uid[:gid[:gidlist]]`: each part may be empty (0, or no groups).
 fn parse_defaults(s: &[u8]) -> Option<(u32, u32, Vec<u32>)> {
+    let id = |p: &[u8]| if p.is_empty() { Some(0) } else { parse_uint(p) };
     let mut parts = s.splitn(3, |&b| b == b':');
-    let uid = parse_uint(parts.next()?)?;
-    let gid = match parts.next() {
-        None | Some(b"") => 0,
-        Some(g) => parse_uint(g)?,
-    };
+    let uid = parts
+        .next()
+        .filter(|p| !p.is_empty() || s.contains(&b':'))?;
+    let uid = id(uid)?;
+    let gid = id(parts.next().unwrap_or_default())?;
     let groups = parse_gidlist(parts.next().unwrap_or_default())?;
     Some((uid, gid, groups))
 }
 
-/// The part of `s` before its first `:`, as a number (`-n`).
+/// `-n`'s number: the digits `s` starts with (s6 reads `55:66` as the uid 55 with
+/// `-u`, and `5x` as 5); `None` if there are none, or too many for 32 bits.
 fn leading_id(s: &[u8]) -> Option<u32> {
-    let head = s.split(|&b| b == b':').next().unwrap_or_default();
-    if head.is_empty() {
-        Some(0)
-    } else {
-        parse_uint(head)
-    }
+    let digits = s.iter().take_while(|b| b.is_ascii_digit()).count();
+    parse_uint(&s[..digits])
 }
 
-/// The variables `envuidgid` sets for `account`.
+/// The variables `envuidgid` sets for `account`: s6-envuidgid's steps, the group
+/// looked up before the user.
 fn envuidgid_vars(o: &EnvOpts, account: &[u8]) -> Result<Vec<(&'static str, String)>, Failure> {
-    let num = |s: &[u8]| if o.numeric { leading_id(s) } else { None };
-    let defaults = o.defaults.as_ref();
-    Ok(match o.lookup {
-        Lookup::User => {
-            if let Some(a) = lookup_user(account)? {
-                vec![
+    let (user, group) = match o.lookup {
+        Lookup::User | Lookup::Uid => (Some(account), None),
+        Lookup::Gid => (None, Some(account)),
+        Lookup::Both => match account.iter().position(|&b| b == b':') {
+            None => (Some(account), None),
+            Some(i) => {
+                let (u, g) = (&account[..i], &account[i + 1..]);
+                ((!u.is_empty()).then_some(u), (!g.is_empty()).then_some(g))
+            }
+        },
+    };
+    let (mut uid, mut gid, groups) = (o.defaults.0, o.defaults.1, &o.defaults.2);
+    let fallback = |name: &[u8], what: &str| match leading_id(name).filter(|_| o.numeric) {
+        Some(id) => Ok(Some(id)),
+        None if o.insist => Err(unknown(what, name)),
+        None => Ok(None),
+    };
+    if let Some(name) = group {
+        let found = match lookup_group(name)? {
+            Some(id) => Some(id),
+            None => fallback(name, "group")?,
+        };
+        gid = found.unwrap_or(gid);
+    }
+    if let Some(name) = user {
+        if o.lookup == Lookup::User {
+            if let Some(a) = lookup_user(name)? {
+                return Ok(vec![
                     ("UID", a.uid.to_string()),
                     ("GID", a.gid.to_string()),
                     ("GIDLIST", format_gidlist(&a.groups)),
-                ]
-            } else if let (Some(uid), true) = (num(account), !account.is_empty()) {
-                let rest = account
-                    .iter()
-                    .position(|&b| b == b':')
-                    .map(|i| &account[i + 1..]);
-                let gid = rest
-                    .map_or(Some(0), leading_id)
-                    .ok_or_else(|| unknown("user", account))?;
-                vec![("UID", uid.to_string()), ("GID", gid.to_string())]
-            } else if let Some((uid, gid, groups)) = defaults {
-                vec![
-                    ("UID", uid.to_string()),
-                    ("GID", gid.to_string()),
-                    ("GIDLIST", format_gidlist(groups)),
-                ]
-            } else {
-                return Err(unknown("user", account));
+                ]);
             }
         }
-        Lookup::Uid => {
-            let uid = match user_id(account)? {
-                Some(uid) => uid,
-                None => num(account)
-                    .filter(|_| !account.is_empty())
-                    .or(defaults.map(|d| d.0))
-                    .ok_or_else(|| unknown("user", account))?,
-            };
-            vec![("UID", uid.to_string())]
-        }
-        Lookup::Gid => {
-            let gid = match lookup_group(account)? {
-                Some(gid) => gid,
-                None => num(account)
-                    .filter(|_| !account.is_empty())
-                    .or(defaults.map(|d| d.1))
-                    .ok_or_else(|| unknown("group", account))?,
-            };
-            vec![("GID", gid.to_string())]
-        }
-        Lookup::Both => {
-            if account.is_empty() {
-                return Err(unknown("user", account));
-            }
-            let colon = account.iter().position(|&b| b == b':');
-            let user = &account[..colon.unwrap_or(account.len())];
-            let group = colon.map_or(&[][..], |i| &account[i + 1..]);
-            let uid = if user.is_empty() {
-                0
-            } else {
-                match user_id(user)? {
-                    Some(uid) => uid,
-                    None => num(user)
-                        .or(defaults.map(|d| d.0))
-                        .ok_or_else(|| unknown("user", user))?,
-                }
-            };
-            let gid = if group.is_empty() {
-                0
-            } else {
-                match lookup_group(group)? {
-                    Some(gid) => gid,
-                    None => num(group)
-                        .or(defaults.map(|d| d.1))
-                        .ok_or_else(|| unknown("group", group))?,
-                }
-            };
-            vec![("UID", uid.to_string()), ("GID", gid.to_string())]
-        }
-    })
+        let found = match user_id(name)? {
+            Some(id) => Some(id),
+            None => fallback(name, "user")?,
+        };
+        uid = found.unwrap_or(uid);
+    }
+    let mut vars = Vec::new();
+    if o.lookup != Lookup::Gid {
+        vars.push(("UID", uid.to_string()));
+    }
+    if o.lookup != Lookup::Uid {
+        vars.push(("GID", gid.to_string()));
+    }
+    if o.lookup == Lookup::User {
+        vars.push(("GIDLIST", format_gidlist(groups)));
+    }
+    Ok(vars)
 }
 
 fn parse_envuidgid(args: &[OsString]) -> Result<(EnvOpts, &[OsString]), Failure> {
     let mut o = EnvOpts {
         lookup: Lookup::User,
         numeric: false,
-        defaults: None,
+        insist: true,
+        defaults: (0, 0, Vec::new()),
     };
     let mut g = Getopt::new(args, "iD:ugBn");
     for opt in g.by_ref() {
         let opt = opt.map_err(|_| Failure::usage())?;
         match opt.letter {
-            b'i' => o.defaults = None,
+            b'i' => o.insist = true,
             b'D' => {
                 let arg = opt.arg.map(OsStr::as_bytes).unwrap_or_default();
-                o.defaults = Some(parse_defaults(arg).ok_or_else(Failure::usage)?);
+                o.defaults = parse_defaults(arg).ok_or_else(Failure::usage)?;
+                o.insist = false;
             }
             b'u' => o.lookup = Lookup::Uid,
             b'g' => o.lookup = Lookup::Gid,
             b'B' => o.lookup = Lookup::Both,
-            _ => o.numeric = true,
+            _ => {
+                // A number cannot give a GIDLIST: -n turns the default mode into -B.
+                if o.lookup == Lookup::User {
+                    o.lookup = Lookup::Both;
+                }
+                o.numeric = true;
+            }
         }
     }
     Ok((o, g.rest()))
@@ -442,6 +444,14 @@ exec PROG. -U takes UID, GID and GIDLIST from the environment (as envuidgid sets
 them); options apply in order, the last one wins. -z removes UID, GID and
 GIDLIST from PROG's environment. See docs/applyuidgid.md.
 ";
+
+/// Removes `UID`, `GID` and `GIDLIST` (`applyuidgid -z`).
+fn unset_id_vars() -> Vec<Change> {
+    ["UID", "GID", "GIDLIST"]
+        .into_iter()
+        .map(|k| Change::Unset(k.into()))
+        .collect()
+}
 
 /// One of `UID`, `GID`, `GIDLIST` from the environment, for `-U`.
 fn from_env<T>(name: &str, parse: impl Fn(&[u8]) -> Option<T>) -> Result<T, Failure> {
@@ -483,11 +493,8 @@ pub fn applyuidgid(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             let (ids, unexport, argv) = parse_applyuidgid(rest)?;
             let argv = program(argv)?;
             apply(&ids)?;
-            let env: Vec<Change> = if unexport {
-                ["UID", "GID", "GIDLIST"]
-                    .into_iter()
-                    .map(|k| Change::Unset(k.into()))
-                    .collect()
+            let env = if unexport {
+                unset_id_vars()
             } else {
                 Vec::new()
             };
@@ -519,9 +526,16 @@ mod tests {
         assert_eq!(parse_defaults(b"1:2:3,4"), Some((1, 2, vec![3, 4])));
         assert_eq!(parse_defaults(b"1"), Some((1, 0, vec![])));
         assert_eq!(parse_defaults(b"x"), None);
+        assert_eq!(parse_defaults(b""), None);
+        assert_eq!(parse_defaults(b"1x"), None);
+        assert_eq!(parse_defaults(b":5"), Some((0, 5, vec![])));
+        assert_eq!(parse_defaults(b":"), Some((0, 0, vec![])));
+        assert_eq!(parse_defaults(b"::3"), Some((0, 0, vec![3])));
         assert_eq!(leading_id(b"55:66"), Some(55));
-        assert_eq!(leading_id(b":66"), Some(0));
-        assert_eq!(leading_id(b"5x"), None);
+        assert_eq!(leading_id(b"5x"), Some(5));
+        assert_eq!(leading_id(b":66"), None);
+        assert_eq!(leading_id(b""), None);
+        assert_eq!(leading_id(b"4294967296"), None);
     }
 
     #[test]
@@ -540,7 +554,8 @@ mod tests {
         let o = EnvOpts {
             lookup: Lookup::Both,
             numeric: true,
-            defaults: None,
+            insist: true,
+            defaults: (0, 0, vec![]),
         };
         let vars = envuidgid_vars(&o, b"5:7").unwrap();
         assert_eq!(vars, [("UID", "5".into()), ("GID", "7".into())]);
@@ -572,10 +587,16 @@ mod tests {
             EnvOpts {
                 lookup: Lookup::Both,
                 numeric: true,
-                defaults: None
+                insist: true,
+                defaults: (1, 2, vec![3]),
             }
         );
         assert_eq!(rest.len(), 2);
         assert!(parse_envuidgid(&v(&["-D", "x", "a", "p"])).is_err());
+        // -n alone switches to -B's rules; after -u or -g it keeps them.
+        let mode = |a: &[&str]| parse_envuidgid(&v(a)).unwrap().0.lookup;
+        assert_eq!(mode(&["-n", "a", "p"]), Lookup::Both);
+        assert_eq!(mode(&["-u", "-n", "a", "p"]), Lookup::Uid);
+        assert_eq!(mode(&["-n", "-g", "a", "p"]), Lookup::Gid);
     }
 }

@@ -5,6 +5,9 @@
 //! dispositions, descriptors and every environment variable it did not mean to
 //! change left as they were — or exits with a one-line `prog: fatal:` message and
 //! skarnet's code: 100 usage, 111 system error, 126 not executable, 127 not found.
+//! The one exception is SIGPIPE: Rust's runtime ignores it before `main` and
+//! `Command` sets it back to the default for the program, so a caller's ignored
+//! SIGPIPE is not inherited (s6 keeps it ignored).
 #![forbid(unsafe_code)]
 
 use std::convert::Infallible;

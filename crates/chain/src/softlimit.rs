@@ -1,9 +1,11 @@
 //! `softlimit [-H|-h] [-a n] [-c n] [-d n] [-f n] [-l n] [-m n] [-o n] [-P n]
 //! [-p n] [-r n] [-s n] [-t n] PROG...` (s6-softlimit): set resource limits, exec PROG.
 //!
-//! Invariant: options apply in argv order, so a later one wins (`-l 1000 -m N`
-//! leaves the locked-memory limit at N); a soft limit never exceeds the hard limit
-//! (a larger value is clamped to it, `=` means "the hard limit").
+//! Invariant: options apply in argv order, each as soon as it is read, so a later
+//! one wins (`-l 1000 -m N` leaves the locked-memory limit at N) and `-H`/`-h`
+//! only change the options after them, as in s6-softlimit; a soft limit set alone
+//! never exceeds the hard limit (a larger value is clamped to it, `=` means "the
+//! hard limit").
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -26,8 +28,9 @@ softlimit [ -H | -h ] [ -a ALL ] [ -c CORE ] [ -d DATA ] [ -f FSIZE ] [ -l LOCK 
 Set resource limits, then exec PROG. Sizes are in bytes. -m sets the address
 space, data, stack and locked-memory limits at once. A value is a number, '='
 (the hard limit) or 'unlimited'; a soft limit above the hard one is lowered to
-it. -H sets hard and soft limits (raising needs root); -h only hard limits.
-Options apply in order. See docs/softlimit.md.
+it. After -H, options set hard and soft limits (raising needs root); after -h,
+only hard limits, and '=' means unlimited. Options apply in order.
+See docs/softlimit.md.
 ";
 
 /// Which limits an option letter sets.
@@ -74,7 +77,7 @@ fn parse_value(s: &[u8]) -> Option<Value> {
     }
 }
 
-/// Which of the two limits to set.
+/// Which of the two limits to set: the last `-H` or `-h` before the option.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Which {
     Soft,
@@ -84,17 +87,15 @@ enum Which {
     Hard,
 }
 
-/// The command line: which limits to set, and the (option letter, value) pairs
-/// in order.
-#[derive(Debug, PartialEq, Eq)]
-struct Opts {
-    which: Which,
-    limits: Vec<(u8, Value)>,
-}
-
-fn parse(args: &[OsString]) -> Result<(Opts, &[OsString]), Failure> {
+/// Goes through the command line as s6-softlimit does, calling `set` for each
+/// limit option as soon as it is read — with the `-H`/`-h` mode in force at that
+/// point — so that a failing `setrlimit` stops it before a later bad option is
+/// seen. The program's argv on success.
+fn each_limit(
+    args: &[OsString],
+    mut set: impl FnMut(Which, u8, Value) -> Result<(), Failure>,
+) -> Result<&[OsString], Failure> {
     let mut which = Which::Soft;
-    let mut limits = Vec::new();
     let mut g = Getopt::new(args, "Hha:c:d:f:l:m:o:P:p:r:s:t:");
     for opt in g.by_ref() {
         let opt = opt.map_err(|_| Failure::usage())?;
@@ -103,20 +104,22 @@ fn parse(args: &[OsString]) -> Result<(Opts, &[OsString]), Failure> {
             b'h' => which = Which::Hard,
             letter => {
                 let arg = opt.arg.map(OsStr::as_bytes).unwrap_or_default();
-                limits.push((letter, parse_value(arg).ok_or_else(Failure::usage)?));
+                set(which, letter, parse_value(arg).ok_or_else(Failure::usage)?)?;
             }
         }
     }
-    Ok((Opts { which, limits }, g.rest()))
+    Ok(g.rest())
 }
 
-/// The new (soft, hard) pair for a resource now at (`soft`, `hard`).
+/// The new (soft, hard) pair for a resource now at (`soft`, `hard`). With `-H` or
+/// `-h`, `=` means no limit, as in s6-softlimit (the hard limit being the one set).
 fn new_limits(which: Which, value: Value, soft: u64, hard: u64) -> (u64, u64) {
     match (which, value) {
         (Which::Soft, Value::Hard) => (hard, hard),
         (Which::Soft, Value::Set(v)) => (v.min(hard), hard),
-        (_, Value::Hard) => (soft, hard),
+        (Which::Both, Value::Hard) => (RLIM_INFINITY, RLIM_INFINITY),
         (Which::Both, Value::Set(v)) => (v, v),
+        (Which::Hard, Value::Hard) => (soft, RLIM_INFINITY),
         (Which::Hard, Value::Set(v)) => (soft.min(v), v),
     }
 }
@@ -130,13 +133,12 @@ fn set(which: Which, resource: Resource, value: Value) -> Result<(), Failure> {
 /// Entry point: `softlimit [options] PROG...`.
 pub fn softlimit(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     chain_main(args, "softlimit", USAGE, HELP, |_, rest| -> Outcome {
-        let (o, argv) = parse(rest)?;
+        let argv = each_limit(rest, |which, letter, value| {
+            resources(letter)
+                .iter()
+                .try_for_each(|&resource| set(which, resource, value))
+        })?;
         let argv = program(argv)?;
-        for (letter, value) in o.limits {
-            for &resource in resources(letter) {
-                set(o.which, resource, value)?;
-            }
-        }
         Err(process::chain(argv, &[]))
     })
 }
@@ -166,14 +168,47 @@ mod tests {
     }
 
     #[test]
-    fn order_is_kept() {
-        let a: Vec<OsString> = ["-l", "1000", "-m", "=", "-H", "p"]
+    fn equals_is_no_limit_for_hard_limits() {
+        let inf = RLIM_INFINITY;
+        assert_eq!(new_limits(Which::Both, Value::Hard, 10, 20), (inf, inf));
+        assert_eq!(new_limits(Which::Hard, Value::Hard, 10, 20), (10, inf));
+    }
+
+    #[test]
+    fn modes_apply_to_the_options_after_them() {
+        let a: Vec<OsString> = ["-l", "1000", "-H", "-m", "=", "-h", "-o", "5", "p"]
             .iter()
             .map(OsString::from)
             .collect();
-        let (o, rest) = parse(&a).unwrap();
-        assert_eq!(o.which, Which::Both);
-        assert_eq!(o.limits, [(b'l', Value::Set(1000)), (b'm', Value::Hard)]);
+        let mut seen = Vec::new();
+        let rest = each_limit(&a, |w, l, v| {
+            seen.push((w, l, v));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            [
+                (Which::Soft, b'l', Value::Set(1000)),
+                (Which::Both, b'm', Value::Hard),
+                (Which::Hard, b'o', Value::Set(5)),
+            ]
+        );
         assert_eq!(rest.len(), 1);
+    }
+
+    #[test]
+    fn limits_are_set_as_they_are_read() {
+        let a: Vec<OsString> = ["-c", "5", "-o", "abc", "p"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        let mut n = 0;
+        let e = each_limit(&a, |_, _, _| {
+            n += 1;
+            Err(Failure::new(svkit_core::Exit::System, String::new()))
+        })
+        .unwrap_err();
+        assert_eq!((n, e.exit), (1, svkit_core::Exit::System));
     }
 }
