@@ -138,11 +138,13 @@ fn boot_services(log: &Log) -> Option<ExitCode> {
     args.extend(sources.into_iter().map(PathBuf::into_os_string));
     let code = run_tool(&exe, "rc-compile", &args);
     if code != 0 {
-        svkit_core::report::fatal(
-            PROG,
-            "the service definitions have errors (see above): stopping the container",
-        );
-        let _ = set_exit_code(100);
+        let what = if code == 100 {
+            "the service definitions have errors (see above)"
+        } else {
+            "unable to compile the service definitions (see above)"
+        };
+        svkit_core::report::fatal(PROG, format_args!("{what}: stopping the container"));
+        let _ = set_exit_code(code);
         let _ = halt();
         return Some(ExitCode::from(1));
     }

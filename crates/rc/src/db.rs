@@ -50,10 +50,14 @@ fn unreachable_warnings(g: &Graph, problems: &mut Problems) {
         if in_bundle {
             continue;
         }
-        let user = def
-            .dir
-            .parent()
-            .map_or_else(PathBuf::new, |p| p.join("user"));
+        let user = g.defs.get("user").map_or_else(
+            || {
+                def.dir
+                    .parent()
+                    .map_or_else(PathBuf::new, |p| p.join("user"))
+            },
+            |u| u.dir.clone(),
+        );
         problems.warnings.push(format!(
             "service {name} ({}) will not start: no bundle contains it and nothing depends on it (add an empty file {}/contents.d/{name})",
             show(&def.dir),

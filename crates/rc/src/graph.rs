@@ -170,9 +170,13 @@ fn expand(
             Some(Kind::Bundle) => {
                 if let Some(i) = path.iter().position(|p| p == name) {
                     let mut cycle: Vec<&str> = path[i..].iter().map(String::as_str).collect();
-                    cycle.push(name);
                     let mut fs: Vec<String> = files[i..].iter().map(show).collect();
                     fs.push(show(file));
+                    // One report per cycle: start it at its smallest name.
+                    let start = (0..cycle.len()).min_by_key(|&k| cycle[k]).unwrap_or(0);
+                    cycle.rotate_left(start);
+                    fs.rotate_left(start);
+                    cycle.push(cycle[0]);
                     let msg = format!("bundle cycle: {} ({})", cycle.join(" -> "), fs.join(", "));
                     if !problems.fatal.contains(&msg) {
                         problems.fatal.push(msg);
@@ -444,5 +448,6 @@ mod tests {
             "{:?}",
             p.fatal
         );
+        assert_eq!(p.fatal.len(), 1, "one report per cycle: {:?}", p.fatal);
     }
 }

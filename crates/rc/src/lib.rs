@@ -110,6 +110,9 @@ fn rc_run(prog: &str, args: &[OsString]) -> Result<u8, Failure> {
             format!("unknown command {command:?}: use change, list, listall or help"),
         ));
     }
+    // Oneshots run in the live directory: their paths must not depend on ours.
+    let live_dir = std::path::absolute(&live_dir)
+        .map_err(|e| Failure::sys(format!("resolve {}", show(&live_dir)), &e))?;
     let live = Live::new(&live_dir);
     let _lock = if command == "change" && !dry_run {
         Some(live.lock(block)?)
