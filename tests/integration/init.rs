@@ -35,23 +35,6 @@ fn etc_script(sb: &Sandbox, path: &str, body: &str) {
     write_exec(&p, body);
 }
 
-/// The host pid of the container process whose pid inside the container is `ns_pid`.
-fn host_pid(init: u32, ns_pid: u64) -> u32 {
-    let ns = fs::read_link(format!("/proc/{init}/ns/pid")).unwrap();
-    fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .find(|pid| {
-            fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|l| l == ns)
-                && fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
-                    s.lines()
-                        .any(|l| l.starts_with("NSpid:") && l.ends_with(&format!("\t{ns_pid}")))
-                })
-        })
-        .unwrap_or_else(|| panic!("no process with pid {ns_pid} in the container"))
-}
-
 fn exit_of(sb: &mut Sandbox, c: &Container) -> i32 {
     sb.wait_exit(c.pid).expect("the harness exits normally")
 }

@@ -186,7 +186,7 @@ fn a_linuxserver_tree_boots_in_order_and_stops_in_reverse() {
     assert_eq!(stdout_of(&out), "true true\n");
     let cwd = fs::read_link(format!(
         "/proc/{}/cwd",
-        host_pid_of_supervised(c.init_pid(), &app)
+        host_pid(c.init_pid(), read_status(&app).pid)
     ))
     .unwrap();
     assert!(cwd.ends_with("servicedirs/svc-app"), "{}", cwd.display());
@@ -207,25 +207,6 @@ fn a_linuxserver_tree_boots_in_order_and_stops_in_reverse() {
         ],
         "{all:?}"
     );
-}
-
-/// The host pid of the process supervised in `dir` (whose status file holds its
-/// pid in the container's namespace).
-fn host_pid_of_supervised(init: u32, dir: &Path) -> u32 {
-    let ns_pid = read_status(dir).pid;
-    let ns = fs::read_link(format!("/proc/{init}/ns/pid")).unwrap();
-    fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .find(|pid| {
-            fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|l| l == ns)
-                && fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
-                    s.lines()
-                        .any(|l| l.starts_with("NSpid:") && l.ends_with(&format!("\t{ns_pid}")))
-                })
-        })
-        .unwrap()
 }
 
 #[test]

@@ -446,3 +446,20 @@ pub fn stdout_of(out: &std::process::Output) -> String {
 pub fn os(s: &str) -> &OsStr {
     OsStr::new(s)
 }
+
+/// The host pid of the container process whose pid inside the container is `ns_pid`.
+pub fn host_pid(init: u32, ns_pid: u64) -> u32 {
+    let ns = fs::read_link(format!("/proc/{init}/ns/pid")).unwrap();
+    fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| {
+            fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|l| l == ns)
+                && fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+                    s.lines()
+                        .any(|l| l.starts_with("NSpid:") && l.ends_with(&format!("\t{ns_pid}")))
+                })
+        })
+        .unwrap_or_else(|| panic!("no process with pid {ns_pid} in the container"))
+}
