@@ -11,11 +11,10 @@
 #![forbid(unsafe_code)]
 
 use std::convert::Infallible;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 use svkit_core::Failure;
-use svkit_core::getopt;
 use svkit_core::report;
 
 mod envdir;
@@ -41,17 +40,12 @@ fn chain_main(
     help: &str,
     body: impl FnOnce(&str, &[OsString]) -> Outcome,
 ) -> ExitCode {
-    let args: Vec<OsString> = args.into_iter().collect();
-    let prog = report::prog_name(args.first().map_or(OsStr::new(name), |a| a));
-    let rest = args.get(1..).unwrap_or(&[]);
-    if getopt::wants_help(rest) {
-        print!("{help}");
-        return ExitCode::SUCCESS;
-    }
-    match body(&prog, rest) {
-        Ok(never) => match never {},
-        Err(f) => report::die(&prog, usage, &f),
-    }
+    report::tool_main(args, name, usage, help, |prog, rest| {
+        match body(prog, rest) {
+            Ok(never) => match never {},
+            Err(f) => Err(f),
+        }
+    })
 }
 
 /// The program to exec, which must be there: a usage error otherwise.

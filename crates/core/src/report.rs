@@ -110,6 +110,27 @@ pub fn die(prog: &str, usage: &str, f: &Failure) -> std::process::ExitCode {
     f.exit.into()
 }
 
+/// The common shape of a tool's entry point: `--help` as the first argument prints
+/// `help`; otherwise `body` gets the program name (argv\[0\]'s basename, `name`
+/// if there is none) and the arguments after argv\[0\], and its failure is
+/// reported with [`die`].
+pub fn tool_main(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+    name: &str,
+    usage: &str,
+    help: &str,
+    body: impl FnOnce(&str, &[std::ffi::OsString]) -> Result<std::process::ExitCode, Failure>,
+) -> std::process::ExitCode {
+    let args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    let prog = prog_name(args.first().map_or(OsStr::new(name), |a| a));
+    let rest = args.get(1..).unwrap_or(&[]);
+    if crate::getopt::wants_help(rest) {
+        print!("{help}");
+        return std::process::ExitCode::SUCCESS;
+    }
+    body(&prog, rest).unwrap_or_else(|f| die(&prog, usage, &f))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

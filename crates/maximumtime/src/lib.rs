@@ -19,7 +19,7 @@ use nix::poll::{PollFd, PollFlags, poll};
 use nix::sys::signal::Signal;
 
 use svkit_core::config::parse_uint;
-use svkit_core::getopt::{self, Getopt};
+use svkit_core::getopt::Getopt;
 use svkit_core::report::{self, Failure, show};
 use svkit_core::{Exit, poll as deadline, process};
 
@@ -66,14 +66,7 @@ fn tool_main(
     help: &str,
     body: impl FnOnce(&[OsString]) -> Result<ExitCode, Failure>,
 ) -> ExitCode {
-    let args: Vec<OsString> = args.into_iter().collect();
-    let prog = report::prog_name(args.first().map_or(OsStr::new(name), |a| a));
-    let rest = args.get(1..).unwrap_or(&[]);
-    if getopt::wants_help(rest) {
-        print!("{help}");
-        return ExitCode::SUCCESS;
-    }
-    body(rest).unwrap_or_else(|f| report::die(&prog, usage, &f))
+    report::tool_main(args, name, usage, help, |_, rest| body(rest))
 }
 
 const MAXIMUMTIME_USAGE: &str = "[ -0 | -a | -b | -i | -k | -q | -t | -x | -1 | -2 ] milli prog...";

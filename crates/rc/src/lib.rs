@@ -24,7 +24,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use svkit_core::Exit;
-use svkit_core::getopt::{self, Getopt};
+use svkit_core::getopt::Getopt;
 use svkit_core::report::{self, Failure, show};
 
 use engine::{Outcome, Settings, Way};
@@ -53,17 +53,9 @@ Live directory: /run/s6-rc by default. See docs/s6-rc.md.
 
 /// `rc` (s6-rc).
 pub fn rc(args: impl IntoIterator<Item = OsString>) -> ExitCode {
-    let args: Vec<OsString> = args.into_iter().collect();
-    let prog = report::prog_name(args.first().map_or(OsStr::new("rc"), |a| a));
-    let rest = args.get(1..).unwrap_or(&[]);
-    if getopt::wants_help(rest) {
-        print!("{RC_HELP}");
-        return ExitCode::SUCCESS;
-    }
-    match rc_run(&prog, rest) {
-        Ok(code) => ExitCode::from(code),
-        Err(f) => report::die(&prog, RC_USAGE, &f),
-    }
+    report::tool_main(args, "rc", RC_USAGE, RC_HELP, |prog, rest| {
+        rc_run(prog, rest).map(ExitCode::from)
+    })
 }
 
 fn parse_ms(arg: Option<&OsStr>) -> Result<u64, Failure> {
@@ -201,17 +193,13 @@ are printed with -v 1 (default). See docs/s6-rc.md.
 
 /// `rc-compile DB SOURCE...`
 pub fn rc_compile(args: impl IntoIterator<Item = OsString>) -> ExitCode {
-    let args: Vec<OsString> = args.into_iter().collect();
-    let prog = report::prog_name(args.first().map_or(OsStr::new("rc-compile"), |a| a));
-    let rest = args.get(1..).unwrap_or(&[]);
-    if getopt::wants_help(rest) {
-        print!("{COMPILE_HELP}");
-        return ExitCode::SUCCESS;
-    }
-    match compile_run(&prog, rest) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(f) => report::die(&prog, COMPILE_USAGE, &f),
-    }
+    report::tool_main(
+        args,
+        "rc-compile",
+        COMPILE_USAGE,
+        COMPILE_HELP,
+        |prog, rest| compile_run(prog, rest).map(|()| ExitCode::SUCCESS),
+    )
 }
 
 fn compile_run(prog: &str, args: &[OsString]) -> Result<(), Failure> {
@@ -264,17 +252,9 @@ the scanner running on SCANDIR; returns once every supervisor has started
 
 /// `rc-init [-c DB] [-l LIVE] SCANDIR`
 pub fn rc_init(args: impl IntoIterator<Item = OsString>) -> ExitCode {
-    let args: Vec<OsString> = args.into_iter().collect();
-    let prog = report::prog_name(args.first().map_or(OsStr::new("rc-init"), |a| a));
-    let rest = args.get(1..).unwrap_or(&[]);
-    if getopt::wants_help(rest) {
-        print!("{INIT_HELP}");
-        return ExitCode::SUCCESS;
-    }
-    match init_run(rest) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(f) => report::die(&prog, INIT_USAGE, &f),
-    }
+    report::tool_main(args, "rc-init", INIT_USAGE, INIT_HELP, |_, rest| {
+        init_run(rest).map(|()| ExitCode::SUCCESS)
+    })
 }
 
 fn init_run(args: &[OsString]) -> Result<(), Failure> {
