@@ -140,6 +140,24 @@ const TOOLS: &[(&str, &str, ToolMain, &str)] = &[
         "hand an s6-rc database's longruns to a scanner",
     ),
     (
+        "log",
+        "s6-log",
+        |a| svkit_log::main(a),
+        "log lines into rotated directories",
+    ),
+    (
+        "logutil-service",
+        "logutil-service",
+        |a| svkit_log::logutil_service(a),
+        "run log as nobody with S6_LOGGING_SCRIPT",
+    ),
+    (
+        "socklog",
+        "s6-socklog",
+        |a| svkit_socklog::main(a),
+        "read syslog datagrams, print lines",
+    ),
+    (
         "with-contenv",
         "with-contenv",
         |a| svkit_contenv::with_contenv(a),

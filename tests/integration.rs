@@ -16,6 +16,8 @@ mod execline;
 mod init;
 #[path = "integration/interop.rs"]
 mod interop;
+#[path = "integration/log.rs"]
+mod log;
 #[path = "integration/multicall.rs"]
 mod multicall;
 #[path = "integration/rc.rs"]

@@ -26,8 +26,9 @@ ln -sfn command/svkit "$dest/init"
 
 # Plain names that belong to other programs: a /usr/bin link would replace them
 # (util-linux's setsid, in every Debian/Ubuntu image, has other options; rc is
-# Plan 9's shell). They stay in /command, and their s6- names are in /usr/bin.
-NO_USR_BIN=" setsid rc "
+# Plan 9's shell; socklog is runit's syslog daemon; log is too generic a name to
+# claim). They stay in /command, and their s6- names are in /usr/bin.
+NO_USR_BIN=" setsid rc log socklog "
 
 for name in svkit $("$dest/command/svkit" --list); do
   if [ "$name" != svkit ]; then

@@ -22,6 +22,7 @@ pub mod servicedir;
 pub mod signals;
 pub mod status;
 pub mod tai64n;
+pub mod text;
 
 mod sys;
 

@@ -26,6 +26,8 @@ pub struct Spawn<'a> {
     pub session: bool,
     /// Give the child `from` as descriptor `to` (a notification pipe).
     pub fd: Option<(BorrowedFd<'a>, RawFd)>,
+    /// A second descriptor to give the child, as `fd` (a log processor's fd 5).
+    pub fd2: Option<(BorrowedFd<'a>, RawFd)>,
     /// The child's stdin.
     pub stdin: Option<BorrowedFd<'a>>,
     /// The child's stdout.
@@ -66,19 +68,22 @@ impl Spawn<'_> {
         program: &Path,
         argv0: &OsStr,
         args: &[&OsStr],
-    ) -> io::Result<(Command, Option<std::os::fd::OwnedFd>)> {
+    ) -> io::Result<(Command, Vec<std::os::fd::OwnedFd>)> {
         // std reports exec failures through a pipe it opens just before forking, on
         // the lowest free descriptors. If `to` is free it could be one of them, and
         // the child's dup2 would clobber it; so `to` is kept busy in the parent.
-        let mut parked = None;
-        let map = match self.fd {
-            Some((from, to)) if from.as_raw_fd() != to && !sys::fd_is_open(to) => {
-                parked = Some(sys::dup_to(from, to)?);
-                Some((to, to))
-            }
-            Some((from, to)) => Some((from.as_raw_fd(), to)),
-            None => None,
-        };
+        let mut parked = Vec::new();
+        let mut maps = [None, None];
+        for (slot, fd) in maps.iter_mut().zip([self.fd, self.fd2]) {
+            *slot = match fd {
+                Some((from, to)) if from.as_raw_fd() != to && !sys::fd_is_open(to) => {
+                    parked.push(sys::dup_to(from, to)?);
+                    Some((to, to))
+                }
+                Some((from, to)) => Some((from.as_raw_fd(), to)),
+                None => None,
+            };
+        }
         let mut cmd = Command::new(program);
         cmd.arg0(argv0).args(args);
         if let Some(fd) = self.stdin {
@@ -93,7 +98,7 @@ impl Spawn<'_> {
         if let Some(dir) = self.cwd {
             cmd.current_dir(dir);
         }
-        sys::pre_exec(&mut cmd, self.session, map, self.nofile);
+        sys::pre_exec(&mut cmd, self.session, maps, self.nofile);
         Ok((cmd, parked))
     }
 }

@@ -134,11 +134,12 @@ pub(crate) fn fork_single_threaded() -> io::Result<Option<i32>> {
 
 /// Arranges for the child of `cmd`, just before `exec`, to empty its signal mask,
 /// call `setsid()` if `session`, `dup2(fd.0, fd.1)` if `fd` is given (clearing
-/// close-on-exec on the target), and restore `RLIMIT_NOFILE` to `nofile`.
+/// close-on-exec on the target) for each given `fds` pair, and restore
+/// `RLIMIT_NOFILE` to `nofile`.
 pub(crate) fn pre_exec(
     cmd: &mut Command,
     session: bool,
-    fd: Option<(RawFd, RawFd)>,
+    fds: [Option<(RawFd, RawFd)>; 2],
     nofile: Option<(u64, u64)>,
 ) {
     let hook = move || -> io::Result<()> {
@@ -155,7 +156,7 @@ pub(crate) fn pre_exec(
             // SAFETY: plain setsid; no memory is involved.
             syscall!(unsafe { libc::setsid() })?;
         }
-        if let Some((from, to)) = fd {
+        for (from, to) in fds.into_iter().flatten() {
             if from == to {
                 // SAFETY: plain fcntl on an fd number; no memory is involved.
                 syscall!(unsafe { libc::fcntl(to, libc::F_SETFD, 0) })?;
@@ -175,4 +176,117 @@ pub(crate) fn pre_exec(
     unsafe {
         cmd.pre_exec(hook);
     }
+}
+
+/// A compiled POSIX regular expression (`regcomp(3)`), freed on drop.
+pub(crate) struct RawRegex(Box<libc::regex_t>);
+
+impl RawRegex {
+    /// `regcomp(pattern, REG_EXTENDED | REG_NOSUB)`; the error text from `regerror`.
+    pub(crate) fn compile(pattern: &std::ffi::CStr) -> Result<Self, String> {
+        // SAFETY: regex_t is a plain C struct for which all-zero bytes is a valid
+        // (unused) value; regcomp initialises it.
+        let mut re: Box<libc::regex_t> = Box::new(unsafe { std::mem::zeroed() });
+        // SAFETY: `re` points to a writable regex_t, `pattern` is NUL-terminated.
+        let r = unsafe {
+            libc::regcomp(
+                &raw mut *re,
+                pattern.as_ptr(),
+                libc::REG_EXTENDED | libc::REG_NOSUB,
+            )
+        };
+        if r == 0 {
+            return Ok(RawRegex(re));
+        }
+        let mut buf = [0u8; 256];
+        // SAFETY: regerror writes at most buf.len() bytes (NUL included) into buf;
+        // `re` is the regex_t regcomp just failed on, as regerror expects.
+        unsafe { libc::regerror(r, &raw const *re, buf.as_mut_ptr().cast(), buf.len()) };
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        Err(String::from_utf8_lossy(&buf[..end]).into_owned())
+    }
+
+    /// `regexec(s) == 0`.
+    pub(crate) fn matches(&self, s: &std::ffi::CStr) -> bool {
+        // SAFETY: `self.0` was initialised by a successful regcomp and is only freed
+        // on drop; `s` is NUL-terminated; REG_NOSUB means no match array is written.
+        unsafe { libc::regexec(&raw const *self.0, s.as_ptr(), 0, std::ptr::null_mut(), 0) == 0 }
+    }
+}
+
+impl Drop for RawRegex {
+    fn drop(&mut self) {
+        // SAFETY: the regex_t was initialised by a successful regcomp (the only way
+        // to build a RawRegex) and is freed exactly once, here.
+        unsafe { libc::regfree(&raw mut *self.0) };
+    }
+}
+
+/// Broken-down local time of Unix second `secs` (`localtime_r(3)`, which reads
+/// `TZ` and `/etc/localtime`): (year, month 1-12, day, hour, minute, second).
+pub(crate) fn local_time(secs: i64) -> Option<(i32, u32, u32, u32, u32, u32)> {
+    let t: libc::time_t = secs;
+    // SAFETY: tm is a plain C struct for which all-zero bytes is a valid value.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the duration of the call; localtime_r is
+    // the reentrant variant and writes only into `tm`.
+    let r = unsafe { libc::localtime_r(&raw const t, &raw mut tm) };
+    if r.is_null() {
+        return None;
+    }
+    let u = |v: libc::c_int| u32::try_from(v).unwrap_or(0);
+    Some((
+        tm.tm_year + 1900,
+        u(tm.tm_mon + 1),
+        u(tm.tm_mday),
+        u(tm.tm_hour),
+        u(tm.tm_min),
+        u(tm.tm_sec),
+    ))
+}
+
+/// `tee(2)`: duplicates up to `len` bytes from pipe `from` into pipe `to` without
+/// consuming them. 0 means `from` is empty and has no writer left.
+pub(crate) fn tee(
+    from: BorrowedFd<'_>,
+    to: BorrowedFd<'_>,
+    len: usize,
+    nonblock: bool,
+) -> io::Result<usize> {
+    let flags = if nonblock { libc::SPLICE_F_NONBLOCK } else { 0 };
+    // SAFETY: plain FFI call on two open descriptors; no memory is passed.
+    let n = syscall!(unsafe { libc::tee(from.as_raw_fd(), to.as_raw_fd(), len, flags) })?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+/// `splice(2)` of up to `len` bytes from `from` to `to` at their file offsets: the
+/// kernel moves the bytes, so they are either still in `from` or already in `to`.
+pub(crate) fn splice(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
+    // SAFETY: null offsets mean "use and update the file positions"; no memory is
+    // passed besides those nulls.
+    let n = syscall!(unsafe {
+        libc::splice(
+            from.as_raw_fd(),
+            std::ptr::null_mut(),
+            to.as_raw_fd(),
+            std::ptr::null_mut(),
+            len,
+            libc::SPLICE_F_MOVE,
+        )
+    })?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+/// `memchr(3)`: the index of the first `byte` in `hay`.
+pub(crate) fn memchr(byte: u8, hay: &[u8]) -> Option<usize> {
+    if hay.is_empty() {
+        return None;
+    }
+    // SAFETY: `hay` is a valid slice of `hay.len()` readable bytes; the returned
+    // pointer, if not null, points inside it.
+    let p = unsafe { libc::memchr(hay.as_ptr().cast(), libc::c_int::from(byte), hay.len()) };
+    if p.is_null() {
+        return None;
+    }
+    Some((p as usize) - (hay.as_ptr() as usize))
 }
