@@ -533,3 +533,88 @@ fn removing_the_essential_file_allows_a_restart() {
     signal(c.init_pid(), Signal::SIGTERM);
     assert_eq!(exit_of(&mut sb, &c), 0);
 }
+
+/// S6_LOGGING_PREFIX: two services writing interleaved lines (one on stderr)
+/// come out on the container's output as `[name] line`, each line whole.
+#[test]
+fn prefix_mode_names_every_services_lines() {
+    let mut sb = Sandbox::new();
+    svc(&sb, "svc-a").run("i=0\nwhile [ $i -lt 300 ]; do i=$((i+1)); echo \"a line $i of the first service\"; done\nexec sleep 1000");
+    svc(&sb, "svc-b").run("i=0\nwhile [ $i -lt 300 ]; do i=$((i+1)); echo \"b line $i of the second service\" >&2; done\nexec sleep 1000");
+    // A service with its own logger keeps it.
+    svc(&sb, "svc-c").run("echo c-own-logger\nexec sleep 1000");
+    svc(&sb, "svc-c/log").run("exec cat > /run/c.out");
+    let c = sb.container(&["-e", "S6_LOGGING_PREFIX=1"], &[]);
+    poll_until("both services' last lines", || {
+        let out = sb.log("container");
+        out.contains("[svc-a] a line 300 ") && out.contains("[svc-b] b line 300 ")
+    });
+    poll_until("svc-c's own logger", || {
+        fs::read_to_string(c.path("/run/c.out")).is_ok_and(|s| s == "c-own-logger\n")
+    });
+    signal(c.init_pid(), Signal::SIGTERM);
+    assert_eq!(exit_of(&mut sb, &c), 0);
+    let out = sb.log("container");
+    let mut seen = [0, 0];
+    for line in out.lines().filter(|l| l.contains(" line ")) {
+        let (who, rest) = line.split_once("] ").expect(line);
+        let (k, word) = match who {
+            "[svc-a" => (0, "first"),
+            "[svc-b" => (1, "second"),
+            _ => panic!("unexpected prefix in {line:?}"),
+        };
+        seen[k] += 1;
+        assert_eq!(
+            rest,
+            format!("{} line {} of the {word} service", ["a", "b"][k], seen[k]),
+            "whole and in order"
+        );
+    }
+    assert_eq!(seen, [300, 300]);
+    assert!(
+        !out.contains("c-own-logger"),
+        "a logged service is left alone"
+    );
+}
+
+/// S6_LOGGING=1: services, cont-init and the CMD go to /run/uncaught-logs (with
+/// ISO stamps by default) and are copied to the container's stderr; =2: only to
+/// the files. The CMD's exit code is still the container's.
+#[test]
+fn catch_all_logger_keeps_what_nobody_else_logs() {
+    for mode in ["1", "2"] {
+        let mut sb = Sandbox::new();
+        svc(&sb, "talker").run("echo hello from talker\nexec sleep 1000");
+        etc_script(
+            &sb,
+            "cont-init.d/10-hi",
+            "#!/bin/sh\necho cont-init says hi\n",
+        );
+        let c = sb.container(
+            &["-e", &format!("S6_LOGGING={mode}"), "-e", "S6_CATCHALL_USER=nobody"],
+            &["sh", "-c", "echo cmd output; until grep -q 'hello from talker' /run/uncaught-logs/current; do sleep 0.05; done; exit 3"],
+        );
+        assert_eq!(exit_of(&mut sb, &c), 3, "mode {mode}");
+        let current = fs::read_to_string(c.path("/run/uncaught-logs/current")).unwrap();
+        for needle in ["hello from talker", "cont-init says hi", "cmd output"] {
+            let line = current
+                .lines()
+                .find(|l| l.ends_with(needle))
+                .unwrap_or_else(|| panic!("{needle} in {current}"));
+            assert_eq!(&line[4..5], "-", "ISO stamp first: {line}");
+        }
+        let meta = fs::metadata(c.path("/run/uncaught-logs")).unwrap();
+        assert_eq!(
+            std::os::unix::fs::MetadataExt::uid(&meta),
+            65534,
+            "owned by S6_CATCHALL_USER"
+        );
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o2750);
+        let console = sb.log("container");
+        assert_eq!(
+            console.contains("hello from talker"),
+            mode == "1",
+            "mode {mode}:\n{console}"
+        );
+    }
+}

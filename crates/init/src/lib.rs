@@ -15,6 +15,7 @@
 mod control;
 mod fixattrs;
 mod legacy;
+mod logging;
 mod scripts;
 mod settings;
 mod stage0;

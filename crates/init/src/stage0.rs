@@ -103,6 +103,9 @@ fn boot(cmd: &[OsString]) -> Result<Never, Failure> {
     } else {
         vec![("PATH".into(), path)]
     };
+    // With a catch-all logger, everything from here on (stage 2, the CMD, the
+    // scanner and every service without a logger) writes into its FIFO.
+    let console = crate::logging::catch_all(&exe, &log)?;
     let (ready_r, ready_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
         .map_err(|e| Failure::sys("create a pipe", &e.into()))?;
     let cmd: Vec<&OsStr> = cmd.iter().map(OsString::as_os_str).collect();
@@ -117,18 +120,24 @@ fn boot(cmd: &[OsString]) -> Result<Never, Failure> {
     drop(ready_r);
 
     let null = File::open("/dev/null").map_err(|e| Failure::sys("open /dev/null", &e))?;
+    let mut args = vec![OsString::from("-d4")];
+    if console.is_some() {
+        args.push("-X5".into());
+    }
+    if let Some(style) = crate::logging::prefix_style(&log) {
+        args.extend(["-P".into(), style.into()]);
+    }
+    args.push(SCANDIR.into());
+    let args: Vec<&OsStr> = args.iter().map(OsString::as_os_str).collect();
     let e = Spawn {
         fd: Some((ready_w.as_fd(), 4)),
+        fd2: console.as_ref().map(|c| (c.as_fd(), 5)),
         stdin: Some(null.as_fd()),
         env: Some(&tree_env),
         cwd: Some(Path::new("/")),
         ..Spawn::default()
     }
-    .exec(
-        &exe,
-        OsStr::new("s6-svscan"),
-        &[OsStr::new("-d4"), OsStr::new(SCANDIR)],
-    );
+    .exec(&exe, OsStr::new("s6-svscan"), &args);
     Err(Failure::sys("exec s6-svscan", &e))
 }
 

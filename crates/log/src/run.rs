@@ -226,9 +226,12 @@ impl Logger<'_> {
     fn main_loop(&mut self, sfd: &nix::sys::signalfd::SignalFd, mut input: Input, protect: bool) {
         let mut buf = vec![0u8; CHUNK];
         let (mut stopping, mut hangup) = (false, false);
+        // After SIGTERM, what the pipe already holds is still read (up to this
+        // much), so a logger stopped after its service keeps its last lines.
+        let mut drain_left = 0usize;
         loop {
             let partial = !self.carry.is_empty() || self.dirs.iter().any(|d| d.mid_line);
-            let leaving = hangup || input.eof || (stopping && !partial);
+            let leaving = hangup || input.eof || (stopping && drain_left == 0 && !partial);
             let busy = self
                 .dirs
                 .iter()
@@ -237,7 +240,12 @@ impl Logger<'_> {
                 break;
             }
             let reading = !leaving && self.dirs.iter().all(Logdir::is_idle);
-            let deadline = self.dirs.iter().filter_map(|d| d.retry_at).min();
+            let draining = stopping && drain_left > 0 && reading;
+            let deadline = if draining {
+                Some(Instant::now())
+            } else {
+                self.dirs.iter().filter_map(|d| d.retry_at).min()
+            };
             let stdin = io::stdin();
             let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
             if reading {
@@ -260,7 +268,10 @@ impl Logger<'_> {
             if signalled {
                 while let Ok(Some(info)) = sfd.read_signal() {
                     match Signal::try_from(i32::try_from(info.ssi_signo).unwrap_or(0)) {
-                        Ok(Signal::SIGTERM) if !protect => stopping = true,
+                        Ok(Signal::SIGTERM) if !protect && !stopping => {
+                            stopping = true;
+                            drain_left = if input.peek.is_some() { 16 * CHUNK } else { 0 };
+                        }
                         Ok(Signal::SIGHUP) => hangup = true,
                         Ok(Signal::SIGALRM) => {
                             for d in &mut self.dirs {
@@ -279,7 +290,12 @@ impl Logger<'_> {
                 }
             }
             if input_ready {
-                self.read_round(&mut input, &mut buf);
+                let n = self.read_round(&mut input, &mut buf);
+                if stopping {
+                    drain_left = drain_left.saturating_sub(n.max(1));
+                }
+            } else if draining {
+                drain_left = 0;
             }
             for d in &mut self.dirs {
                 d.rotate_if_due(self.prog, self.verbose);
@@ -318,12 +334,12 @@ impl Logger<'_> {
         }
     }
 
-    /// One round of input: look, handle, write, consume.
-    fn read_round(&mut self, input: &mut Input, buf: &mut [u8]) {
+    /// One round of input: look, handle, write, consume. The bytes looked at.
+    fn read_round(&mut self, input: &mut Input, buf: &mut [u8]) -> usize {
         let n = match input.look(buf) {
             Ok(0) => {
                 input.eof = true;
-                return;
+                return 0;
             }
             Ok(n) => n,
             Err(e)
@@ -332,7 +348,7 @@ impl Logger<'_> {
                     io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
                 ) =>
             {
-                return;
+                return 0;
             }
             Err(e) => {
                 warn(
@@ -340,13 +356,13 @@ impl Logger<'_> {
                     format_args!("unable to read stdin: {}", strerror(&e)),
                 );
                 input.eof = true;
-                return;
+                return 0;
             }
         };
         let data = &buf[..n];
         if self.plain {
             self.splice_round(data);
-            return;
+            return n;
         }
         self.stamp();
         let mut off = 0;
@@ -376,6 +392,7 @@ impl Logger<'_> {
             );
             input.eof = true;
         }
+        n
     }
 
     /// A plain script: moves the peeked bytes into the logdir with `splice`,

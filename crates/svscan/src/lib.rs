@@ -38,7 +38,8 @@ use svkit_core::{Exit, config, control, getopt, lock, poll, signals};
 
 use scanner::{Phase, Scanner, Settings};
 
-const USAGE: &str = "[ -c max ] [ -t rescan ] [ -d notif ] [ scandir ]";
+const USAGE: &str =
+    "[ -c max ] [ -t rescan ] [ -d notif ] [ -X consoleholder ] [ -P 1|t|T ] [ scandir ]";
 const HELP: &str = "\
 svscan [ -c max ] [ -t rescan ] [ -d notif ] [ DIR ]
 Run a supervisor for every service directory in DIR (default: the current
@@ -46,6 +47,11 @@ directory), and for its log/ subdirectory, connected by a pipe svscan holds.
   -c max     supervise at most max services (default: no limit)
   -t ms      rescan every ms milliseconds (default: only when told, svscanctl -a)
   -d fd      write a newline to fd once ready, then close it
+  -X fd      the console: stderr of the catch-all logger s6-svscan-log's supervisor,
+             and svscan's own stdout and stderr once everything else has stopped
+  -P style   prefix mode: every service without a log/ gets its stdout and stderr
+             through a pipe to `log p[NAME] 1`, so its lines reach svscan's stdout
+             as `[NAME] line` (style 1), with a TAI64N (t) or ISO 8601 (T) stamp first
 Control it with svscanctl. See docs/svscan.md.
 ";
 
@@ -69,6 +75,8 @@ struct Opts {
     max: Option<usize>,
     rescan: Option<Duration>,
     notif: Option<RawFd>,
+    console: Option<RawFd>,
+    prefix: Option<Vec<OsString>>,
     dir: Option<OsString>,
 }
 
@@ -130,14 +138,23 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 
 fn parse(args: &[OsString]) -> Result<Opts, Failure> {
     let mut o = Opts::default();
-    let mut g = getopt::Getopt::new(args, "c:t:d:");
+    let mut g = getopt::Getopt::new(args, "c:t:d:X:P:");
     for opt in g.by_ref() {
         let opt = opt.map_err(|_| Failure::usage())?;
         let arg = opt.arg.map(OsStr::as_encoded_bytes).unwrap_or_default();
+        if opt.letter == b'P' {
+            o.prefix = Some(match arg {
+                b"1" => Vec::new(),
+                b"t" | b"T" => vec![OsString::from(String::from_utf8_lossy(arg).into_owned())],
+                _ => return Err(Failure::new(Exit::Usage, "prefix style must be 1, t or T")),
+            });
+            continue;
+        }
         let n = config::parse_uint(arg).ok_or_else(Failure::usage)?;
         match opt.letter {
             b'c' => o.max = Some(usize::try_from(n).unwrap_or(usize::MAX).max(1)),
             b't' => o.rescan = (n > 0).then(|| Duration::from_millis(u64::from(n))),
+            b'X' => o.console = RawFd::try_from(n).ok(),
             _ => {
                 if n < 3 {
                     return Err(Failure::new(
@@ -199,6 +216,17 @@ fn start(prog: &str, argv0: &OsStr, o: &Opts) -> Result<(Scanner, Setup), Failur
             })
         })
         .transpose()?;
+    let console = o
+        .console
+        .map(|fd| {
+            process::inherited_fd(fd).map_err(|e| {
+                Failure::new(
+                    Exit::Usage,
+                    format!("invalid console fd {fd}: {}", strerror(&e)),
+                )
+            })
+        })
+        .transpose()?;
     if let Some(dir) = &o.dir {
         std::env::set_current_dir(dir)
             .map_err(|e| Failure::sys(format!("chdir to {}", show(dir)), &e))?;
@@ -231,6 +259,8 @@ fn start(prog: &str, argv0: &OsStr, o: &Opts) -> Result<(Scanner, Setup), Failur
         nofile,
         max: o.max,
         rescan_every: o.rescan,
+        console,
+        prefix: o.prefix.clone(),
     });
     s.scan(Instant::now());
     Ok((s, setup))
@@ -335,6 +365,7 @@ fn run_loop(prog: &str, s: &mut Scanner, setup: &Setup) -> Result<(), Failure> {
             s.foreign_gone(key, role, now);
         }
         s.tick(Instant::now());
+        s.release_catchall();
     }
     if s.phase == Phase::Aborting {
         s.reap(Instant::now()); // one last pass, as s6
@@ -419,7 +450,17 @@ mod tests {
         assert_eq!(o.notif, Some(3));
         assert_eq!(o.dir, Some("scan".into()));
         assert_eq!(p(&[]).unwrap(), Opts::default());
-        for bad in [&["-d", "2"][..], &["-c", "x"], &["a", "b"], &["-X", "3"]] {
+        let o = p(&["-X", "5", "-P", "T"]).unwrap();
+        assert_eq!(o.console, Some(5));
+        assert_eq!(o.prefix, Some(vec![OsString::from("T")]));
+        assert_eq!(p(&["-P1"]).unwrap().prefix, Some(vec![]));
+        for bad in [
+            &["-d", "2"][..],
+            &["-c", "x"],
+            &["a", "b"],
+            &["-P", "x"],
+            &["-Z", "3"],
+        ] {
             assert!(p(bad).is_err(), "{bad:?}");
         }
     }

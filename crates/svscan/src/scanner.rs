@@ -72,6 +72,9 @@ struct Service {
     log: Option<Slot>,
     /// (read end, write end) of the service → logger pipe.
     pipe: Option<(OwnedFd, OwnedFd)>,
+    /// Prefix mode: the "logger" is `log p[NAME] 1`, run directly, and the
+    /// service's stderr goes into the pipe too.
+    prefixed: bool,
 }
 
 impl Service {
@@ -131,7 +134,15 @@ pub(crate) struct Settings {
     pub(crate) max: Option<usize>,
     /// `-t`: rescan this often.
     pub(crate) rescan_every: Option<Duration>,
+    /// `-X`: the console, for the catch-all logger and for our own end.
+    pub(crate) console: Option<OwnedFd>,
+    /// `-P`: prefix mode, with these stamp directives before the prefix.
+    pub(crate) prefix: Option<Vec<OsString>>,
 }
+
+/// The catch-all logger's service name (s6-linux-init's): its supervisor's stderr
+/// is the console, and it is stopped last.
+pub(crate) const CATCHALL: &str = "s6-svscan-log";
 
 /// The scanner.
 pub(crate) struct Scanner {
@@ -231,7 +242,9 @@ impl Scanner {
             ));
         }
         // The log/ check is made once, when the service is first seen (as s6).
-        let logged = fs::metadata(Path::new(name).join(LOG_DIR)).is_ok_and(|m| m.is_dir());
+        let has_log = fs::metadata(Path::new(name).join(LOG_DIR)).is_ok_and(|m| m.is_dir());
+        let prefixed = !has_log && self.cfg.prefix.is_some() && name != CATCHALL;
+        let logged = has_log || prefixed;
         let pipe = if logged {
             match nix::unistd::pipe2(OFlag::O_CLOEXEC) {
                 Ok(p) => Some(p),
@@ -255,6 +268,7 @@ impl Scanner {
                 main: Slot::default(),
                 log: logged.then(Slot::default),
                 pipe,
+                prefixed,
             },
         );
         None
@@ -315,17 +329,34 @@ impl Scanner {
             (Some((_, w)), Role::Main) => (None, Some(w.as_fd())),
             (None, _) => (None, None),
         };
-        let spawned = Spawn {
+        // Prefix mode: stderr into the pipe too; the catch-all: stderr = console.
+        let stderr = match role {
+            Role::Main if svc.prefixed => stdout,
+            Role::Main if svc.name == CATCHALL => self.cfg.console.as_ref().map(AsFd::as_fd),
+            _ => None,
+        };
+        let how = Spawn {
             stdin,
             stdout,
+            fd: stderr.map(|fd| (fd, 2)),
             nofile: self.cfg.nofile,
             ..Spawn::default()
-        }
-        .run(
-            &self.cfg.exe,
-            OsStr::new(self.cfg.supervise),
-            &[path.as_os_str()],
-        );
+        };
+        let spawned = if role == Role::Log && svc.prefixed {
+            let mut prefix = OsString::from("p[");
+            prefix.push(&svc.name);
+            prefix.push("]");
+            let mut args: Vec<&OsStr> = vec![OsStr::new("-b"), OsStr::new("--")];
+            args.extend(self.cfg.prefix.iter().flatten().map(OsString::as_os_str));
+            args.extend([prefix.as_os_str(), OsStr::new("1")]);
+            how.run(&self.cfg.exe, OsStr::new("s6-log"), &args)
+        } else {
+            how.run(
+                &self.cfg.exe,
+                OsStr::new(self.cfg.supervise),
+                &[path.as_os_str()],
+            )
+        };
         let Some(slot) = svc.slot(role) else {
             return;
         };
@@ -372,6 +403,12 @@ impl Scanner {
             if keep_going {
                 continue;
             }
+            if phase == Phase::Stopping && role == Role::Main && svc.prefixed {
+                // The service is down: its prefixer reads what is left, then goes.
+                if let Some(pid) = svc.log.as_ref().and_then(|l| l.pid) {
+                    let _ = process::kill(pid, Signal::SIGTERM as i32);
+                }
+            }
             // A stopped or vanished service's pipe goes as soon as either side is
             // gone, so the logger reads EOF once the service's last writer is gone.
             svc.pipe = None;
@@ -389,6 +426,31 @@ impl Scanner {
                 }
             }
         }
+    }
+
+    /// Stopping: once only the catch-all logger is left, our own stdout and stderr
+    /// go back to the console (the logger must see the end of its input) and the
+    /// logger is stopped, last, so it has logged everything.
+    pub(crate) fn release_catchall(&mut self) {
+        if self.phase != Phase::Stopping {
+            return;
+        }
+        let catchall = self
+            .services
+            .values()
+            .find(|s| s.name == CATCHALL)
+            .and_then(|s| s.main.pid);
+        let Some(pid) = catchall else {
+            return;
+        };
+        if self.pids.len() != 1 {
+            return;
+        }
+        if let Some(console) = self.cfg.console.take() {
+            let _ = nix::unistd::dup2_stdout(&console);
+            let _ = nix::unistd::dup2_stderr(&console);
+        }
+        let _ = process::kill(pid, Signal::SIGTERM as i32);
     }
 
     /// The next time something is due: a supervisor restart or a periodic rescan.
@@ -484,11 +546,17 @@ impl Scanner {
 
     /// Signals every supervisor of `s`, ours and foreign: SIGTERM for the service's
     /// (it stops the service, then exits), `log_sig` for the logger's (SIGHUP lets
-    /// it drain first).
-    fn signal_supervisors(s: &Service, log_sig: Signal) {
-        for (slot, sig) in
-            std::iter::once((&s.main, Signal::SIGTERM)).chain(s.log.as_ref().map(|l| (l, log_sig)))
-        {
+    /// it drain first). At the end (`ending`), a prefixer is left to read its
+    /// service's last lines and the catch-all logger to log everyone's: they are
+    /// stopped afterwards (see `reap` and [`Scanner::release_catchall`]).
+    fn signal_supervisors(s: &Service, log_sig: Signal, ending: bool) {
+        let main = !(ending && s.name == CATCHALL);
+        let log = !(ending && s.prefixed);
+        let slots = main
+            .then_some((&s.main, Signal::SIGTERM))
+            .into_iter()
+            .chain(s.log.as_ref().filter(|_| log).map(|l| (l, log_sig)));
+        for (slot, sig) in slots {
             for pid in slot
                 .pid
                 .into_iter()
@@ -502,7 +570,7 @@ impl Scanner {
     /// Stops the supervisors of vanished services.
     pub(crate) fn prune(&mut self, log_sig: Signal) {
         for s in self.services.values_mut().filter(|s| !s.active) {
-            Self::signal_supervisors(s, log_sig);
+            Self::signal_supervisors(s, log_sig, false);
             s.pruned = true;
             for slot in std::iter::once(&mut s.main).chain(s.log.as_mut()) {
                 slot.respawn_at = None;
@@ -523,7 +591,7 @@ impl Scanner {
         self.stop_by =
             (timeout > 0).then(|| Instant::now() + Duration::from_millis(u64::from(timeout)));
         for s in self.services.values_mut() {
-            Self::signal_supervisors(s, log_sig);
+            Self::signal_supervisors(s, log_sig, true);
             s.pipe = None;
             for slot in std::iter::once(&mut s.main).chain(s.log.as_mut()) {
                 slot.respawn_at = None;
