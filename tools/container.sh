@@ -8,7 +8,8 @@
 # read-only with svkit's /usr/bin links, /bin /sbin /lib* as on the host, svkit
 # installed by tools/install.sh (/init, /command), the contents of ETC copied into
 # /etc over a minimal base (passwd, group, hosts), an empty writable /run and /tmp.
-# Then runs /init CMD... as PID 1 of new PID, mount, network and UTS namespaces,
+# Then runs /init CMD... as PID 1 of new PID, mount, network and UTS namespaces
+# (with a private tmpfs /dev holding the usual nodes, as Docker's),
 # chrooted into ROOT, with an environment like Docker's (PATH, HOSTNAME, HOME and
 # the -e variables). The exit status is /init's. Run as root; otherwise a user
 # namespace maps the caller to root in the container (one uid only).
@@ -79,7 +80,19 @@ exec unshare $userns --mount --pid --fork --net --uts --kill-child sh -c '
     fi
   done
   mount -t proc proc "$r/proc"
-  mount --rbind /dev "$r/dev"
+  # A private /dev, as Docker gives: a tmpfs with the usual nodes bound in, so
+  # what the container creates there (/dev/log) stays in the container.
+  mount -t tmpfs -o mode=0755,nosuid tmpfs "$r/dev"
+  for n in null zero full random urandom tty; do
+    : > "$r/dev/$n" && mount --bind "/dev/$n" "$r/dev/$n"
+  done
+  mkdir "$r/dev/pts" "$r/dev/shm"
+  mount --bind /dev/pts "$r/dev/pts"
+  ln -s pts/ptmx "$r/dev/ptmx"
+  ln -s /proc/self/fd "$r/dev/fd"
+  ln -s /proc/self/fd/0 "$r/dev/stdin"
+  ln -s /proc/self/fd/1 "$r/dev/stdout"
+  ln -s /proc/self/fd/2 "$r/dev/stderr"
   mount -t tmpfs -o mode=1777 tmpfs "$r/tmp"
   if [ -n "$SVKIT_RORUN" ]; then
     mount --bind "$r/run" "$r/run" && mount -o remount,bind,ro "$r/run"

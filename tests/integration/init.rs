@@ -618,3 +618,50 @@ fn catch_all_logger_keeps_what_nobody_else_logs() {
         );
     }
 }
+
+/// S6_SYSLOGD: syslog(3) messages sent to /dev/log are sorted by facility and
+/// priority into /var/log/syslogd/…, as with s6-overlay's syslogd overlay.
+#[test]
+fn syslogd_sorts_dev_log_messages() {
+    let mut sb = Sandbox::new();
+    let c = sb.container(
+        &["-e", "S6_SYSLOGD=1"],
+        &[
+            "sh",
+            "-c",
+            "logger -u /dev/log -p daemon.err svkit-daemon-err && logger -u /dev/log -p user.info svkit-user-info && logger -u /dev/log -p auth.notice svkit-auth && until grep -q svkit-user-info /var/log/syslogd/everything/current 2>/dev/null; do sleep 0.05; done",
+        ],
+    );
+    assert_eq!(exit_of(&mut sb, &c), 0, "{}", sb.log("container"));
+    let read = |d: &str| {
+        fs::read_to_string(c.path(&format!("/var/log/syslogd/{d}/current"))).unwrap_or_default()
+    };
+    for (dir, has, lacks) in [
+        ("daemon", "svkit-daemon-err", "svkit-user-info"),
+        ("errors", "svkit-daemon-err", "svkit-user-info"),
+        ("user", "svkit-user-info", "svkit-daemon-err"),
+        ("messages", "svkit-user-info", "svkit-daemon-err"),
+        ("secure", "svkit-auth", "svkit-user-info"),
+        ("everything", "svkit-user-info", "svkit-auth"),
+    ] {
+        let text = read(dir);
+        assert!(text.contains(has), "{dir} should have {has}: {text:?}");
+        assert!(
+            !text.contains(lacks),
+            "{dir} should not have {lacks}: {text:?}"
+        );
+    }
+    assert!(
+        read("daemon")
+            .lines()
+            .any(|l| l.starts_with("daemon.err: ")),
+        "{}",
+        read("daemon")
+    );
+    let meta = fs::metadata(c.path("/var/log/syslogd/user")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&meta),
+        32761,
+        "owned by sysllog's fallback id"
+    );
+}

@@ -48,6 +48,7 @@ pub(crate) fn run(what: &str) -> ExitCode {
             services_down(&log);
             true
         }
+        "syslogd-prepare" => crate::logging::syslogd_prepare(&log),
         _ => {
             svkit_core::report::fatal("init-legacy", format_args!("unknown step {what}"));
             return ExitCode::from(100);

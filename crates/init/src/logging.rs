@@ -153,3 +153,165 @@ pub(crate) fn prefix_style(log: &Log) -> Option<&'static str> {
         }
     }
 }
+
+/// Where the syslogd services sort what they receive (s6-overlay's syslogd overlay).
+pub(crate) const SYSLOGD_DIR: &str = "/var/log/syslogd";
+const SYSLOGD_SUBDIRS: [&str; 10] = [
+    "cron",
+    "daemon",
+    "debug",
+    "errors",
+    "everything",
+    "kernel",
+    "mail",
+    "messages",
+    "secure",
+    "user",
+];
+/// The users the syslogd overlay runs as, with its fallback ids.
+const SYSLOG_USER: (&str, u32) = ("syslog", 32760);
+const SYSLLOG_USER: (&str, u32) = ("sysllog", 32761);
+
+/// Whether `S6_SYSLOGD` asks for the syslog services.
+pub(crate) fn syslogd_wanted() -> bool {
+    crate::settings::contenv_uint("S6_SYSLOGD", 0) != 0
+}
+
+/// The s6-rc definitions of the syslog services, as (name, files): `syslogd`
+/// (`socklog` on /dev/log) piped into `syslogd-log` (`log`, sorting by facility
+/// and priority into /var/log/syslogd/…), after `syslogd-prepare`, in the bundle
+/// `syslogd-bundle`.
+pub(crate) fn syslogd_sources(exe: &Path) -> Vec<(&'static str, Vec<(&'static str, String)>)> {
+    let bin = exe
+        .parent()
+        .unwrap_or(Path::new("/command"))
+        .display()
+        .to_string();
+    let quoted = format!("\"{}\"", exe.display());
+    let rotation = crate::settings::contenv("S6_LOGGING_SCRIPT").map_or_else(
+        || "n20 s1000000".to_owned(),
+        |s| s.to_string_lossy().into_owned(),
+    );
+    let t = rotation.split_whitespace().collect::<Vec<_>>().join(" ");
+    let d = SYSLOGD_DIR;
+    let any = "^[[:alnum:]]*[.]";
+    let script = format!(
+        "#!{bin}/execlineb -P\n\
+         {bin}/s6-envuidgid -D {u}:{u}: {name}\n\
+         {bin}/s6-applyuidgid -U --\n\
+         {bin}/s6-log -d3 --\n\
+         - +^auth[.] +^authpriv[.] {t} {d}/secure\n\
+         - +^cron[.] {t} {d}/cron\n\
+         - +^daemon[.] {t} {d}/daemon\n\
+         - \"+{any}debug:\" {t} {d}/debug\n\
+         - \"+{any}err:\" \"+{any}error:\" \"+{any}emerg:\" \"+{any}alert:\" \"+{any}crit:\" {t} {d}/errors\n\
+         - +^kern[.] {t} {d}/kernel\n\
+         - +mail[.] {t} {d}/mail\n\
+         - +user[.] {t} {d}/user\n\
+         - \"+{any}info:\" \"+{any}notice:\" \"+{any}warn:\" -^auth[.] -^authpriv[.] -^cron[.] -daemon[.] -mail[.] {t} {d}/messages\n\
+         + -^auth[.] -^authpriv[.] {t} {d}/everything\n",
+        u = SYSLLOG_USER.1,
+        name = SYSLLOG_USER.0,
+    );
+    vec![
+        (
+            "syslogd-prepare",
+            vec![
+                ("type", "oneshot\n".into()),
+                ("up", format!("{quoted} init-legacy syslogd-prepare\n")),
+            ],
+        ),
+        (
+            "syslogd",
+            vec![
+                ("type", "longrun\n".into()),
+                (
+                    "run",
+                    format!(
+                        "#!{bin}/execlineb -P\n{bin}/s6-envuidgid -D {u}:{u}: {name}\n{bin}/s6-socklog -d3 -U -t3000\n",
+                        u = SYSLOG_USER.1,
+                        name = SYSLOG_USER.0
+                    ),
+                ),
+                ("notification-fd", "3\n".into()),
+                ("producer-for", "syslogd-log\n".into()),
+                ("dependencies", "syslogd-prepare\n".into()),
+            ],
+        ),
+        (
+            "syslogd-log",
+            vec![
+                ("type", "longrun\n".into()),
+                ("run", script),
+                ("notification-fd", "3\n".into()),
+                ("consumer-for", "syslogd\n".into()),
+                ("pipeline-name", "syslogd-pipeline\n".into()),
+                ("dependencies", "syslogd-prepare\n".into()),
+            ],
+        ),
+        (
+            "syslogd-bundle",
+            vec![
+                ("type", "bundle\n".into()),
+                ("contents", "syslogd-prepare\nsyslogd-pipeline\n".into()),
+            ],
+        ),
+    ]
+}
+
+/// `init-legacy syslogd-prepare`: /var/log/syslogd and its sorted subdirectories,
+/// 02750, owned by the logger's user when we are root (the top one by root, in the
+/// logger's group).
+pub(crate) fn syslogd_prepare(log: &Log) -> bool {
+    let owner = Uid::effective()
+        .is_root()
+        .then(|| match User::from_name(SYSLLOG_USER.0) {
+            Ok(Some(u)) => (u.uid, u.gid),
+            _ => (
+                nix::unistd::Uid::from_raw(SYSLLOG_USER.1),
+                nix::unistd::Gid::from_raw(SYSLLOG_USER.1),
+            ),
+        });
+    let base = Path::new(SYSLOGD_DIR);
+    if let Some(parent) = base.parent() {
+        if let Err(e) = fs::create_dir_all(parent) {
+            log.warn(format_args!(
+                "unable to create {}: {}",
+                parent.display(),
+                svkit_core::report::strerror(&e)
+            ));
+            return false;
+        }
+    }
+    for dir in
+        std::iter::once(base.to_path_buf()).chain(SYSLOGD_SUBDIRS.iter().map(|s| base.join(s)))
+    {
+        let r = DirBuilder::new()
+            .recursive(true)
+            .mode(0o2750)
+            .create(&dir)
+            .and_then(|()| fs::set_permissions(&dir, fs::Permissions::from_mode(0o2750)));
+        if let Err(e) = r {
+            log.warn(format_args!(
+                "unable to create {}: {}",
+                dir.display(),
+                svkit_core::report::strerror(&e)
+            ));
+            return false;
+        }
+        // The subdirectories belong to the logger; the top one to root, in the
+        // logger's group, so that the logger can get through it.
+        if let Some((uid, gid)) = owner {
+            let uid = (dir != base).then_some(uid);
+            if let Err(e) = nix::unistd::chown(&dir, uid, Some(gid)) {
+                log.warn(format_args!(
+                    "unable to chown {}: {}",
+                    dir.display(),
+                    e.desc()
+                ));
+                return false;
+            }
+        }
+    }
+    true
+}

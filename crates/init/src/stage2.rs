@@ -262,14 +262,40 @@ fn rc_sources(exe: &Path, log: &Log) -> std::io::Result<Vec<PathBuf>> {
         &[
             ("up", legacy("services-up")),
             ("down", legacy("services-down")),
-            ("dependencies", "base\nuser\n".into()),
+            (
+                "dependencies",
+                if crate::logging::syslogd_wanted() {
+                    "base\nuser\nsyslogd-bundle\n".into()
+                } else {
+                    "base\nuser\n".into()
+                },
+            ),
         ],
     )?;
-    service(
-        "top",
-        "bundle",
-        &[("contents", "base\nlegacy-services\nuser\nuser2\n".into())],
-    )?;
+    // S6_SYSLOGD: a syslog daemon (socklog on /dev/log, sorted by log), up with
+    // base, before the user's services, so they can log from their start.
+    let syslogd = crate::logging::syslogd_wanted();
+    if syslogd {
+        for (name, files) in crate::logging::syslogd_sources(exe) {
+            let d = sys.join(name);
+            fs::create_dir_all(&d)?;
+            for (f, content) in files {
+                fs::write(d.join(f), content)?;
+                if f == "run" {
+                    fs::set_permissions(
+                        d.join(f),
+                        <fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755),
+                    )?;
+                }
+            }
+        }
+    }
+    let top = if syslogd {
+        "base\nsyslogd-bundle\nlegacy-services\nuser\nuser2\n"
+    } else {
+        "base\nlegacy-services\nuser\nuser2\n"
+    };
+    service("top", "bundle", &[("contents", top.into())])?;
     if !has_user {
         service("user", "bundle", &[("contents", String::new())])?;
     }

@@ -91,8 +91,12 @@ impl Graph {
 /// Resolves definitions into a graph; fatal problems for undefined names, bad
 /// pipelines and cycles.
 pub(crate) fn resolve(mut defs: BTreeMap<String, Def>, problems: &mut Problems) -> Graph {
-    // Undefined names.
-    let names: BTreeSet<String> = defs.keys().cloned().collect();
+    // Undefined names (a pipeline's name is a bundle, defined below).
+    let names: BTreeSet<String> = defs
+        .keys()
+        .cloned()
+        .chain(defs.values().filter_map(|d| d.pipeline_name.clone()))
+        .collect();
     for def in defs.values_mut() {
         for list in [&mut def.deps, &mut def.contents] {
             list.retain(|r| {
