@@ -4,13 +4,14 @@
 #   make demo       the seed sample as a container under /init (tools/container.sh)
 #   make demo-scandir   a scan directory of three services, driven with svkit's tools
 #   make test       every check and test: fmt, clippy, unit and integration tests
+#   make bench      benchmarks against the peers (so far: log vs s6-log), into bench/results/
 #   make install DESTDIR=<dir>   lay out <dir>/command/... and <dir>/usr/bin/...
 #   make clean
 
 CARGO  ?= cargo
 BIN    := target/release/svkit
 
-.PHONY: all build demo demo-scandir test lint unit install clean
+.PHONY: all build demo demo-scandir test lint unit bench install clean
 
 all: build
 
@@ -38,6 +39,10 @@ unit:
 	fi
 
 test: lint unit
+
+bench: build
+	mkdir -p bench/results
+	sh tools/bench-log.sh $(BIN) | tee bench/results/log.md
 
 install: build
 	@if [ -z "$(DESTDIR)" ]; then \
