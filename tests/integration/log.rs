@@ -464,3 +464,100 @@ fn logutil_service_logs_as_nobody_with_s6_logging_script() {
     );
     sb.svkit("logutil-service").assert().code(100);
 }
+
+/// svkit's log and the real s6-log take turns on one logdir: each accepts what
+/// the other left (lock, finalised current, archives), and what is kept is the
+/// end of the input, whole lines, in order.
+#[test]
+fn svkit_log_and_s6_log_share_a_logdir() {
+    let sb = Sandbox::new();
+    let mut all = String::new();
+    for (turn, make) in [
+        svkit_log as fn(&Path, &[&str]) -> Command,
+        real_log,
+        svkit_log,
+        real_log,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let part: String = (turn * 3000 + 1..=turn * 3000 + 3000)
+            .map(|i| format!("{i:06}\n"))
+            .collect();
+        all.push_str(&part);
+        let (_, err, code) = feed(make(sb.path(), &["n4", "s4096", "./d"]), part.as_bytes());
+        assert_eq!(code, 0, "turn {turn}: {err}");
+        let mode = fs::metadata(sb.join("d/current"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o744, "turn {turn}: current finalised");
+    }
+    let names = archives(&sb.join("d"));
+    assert_eq!(names.len(), 4, "{names:?}");
+    assert!(names.iter().all(|n| n.ends_with(".s")), "{names:?}");
+    let kept = logdir_text(&sb.join("d"));
+    assert!(
+        kept.len() > 4 * 2000 && all.ends_with(&kept),
+        "a suffix of everything, in order"
+    );
+}
+
+/// Processors: `!` (execlineb) and `?` (sh) see `previous` on stdin and `state`
+/// on fd 4; their stdout becomes the archive, their fd 5 the next `state`.
+#[test]
+fn processors_make_the_archives_and_the_state() {
+    let sb = Sandbox::new();
+    let input: String = (1..=3000).map(|i| format!("line {i:05}\n")).collect();
+    let (_, err, code) = feed(
+        svkit_log(
+            sb.path(),
+            &[
+                "n100",
+                "s4096",
+                "?tr a-z A-Z; n=$(cat <&4); echo $((n+1)) >&5",
+                "./sh",
+                "!tr l L",
+                "./el",
+            ],
+        ),
+        input.as_bytes(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let sh = archives(&sb.join("sh"));
+    assert!(sh.len() > 3, "{sh:?}");
+    let mut joined = String::new();
+    for a in &sh {
+        let body = fs::read_to_string(sb.join("sh").join(a)).unwrap();
+        assert!(body.starts_with("LINE "), "{a}: processed");
+        joined.push_str(&body);
+    }
+    joined.push_str(
+        &fs::read_to_string(sb.join("sh/current"))
+            .unwrap()
+            .to_uppercase(),
+    );
+    assert_eq!(joined, input.to_uppercase(), "every line once, in order");
+    let state = fs::read_to_string(sb.join("sh/state")).unwrap();
+    assert_eq!(
+        state.trim(),
+        sh.len().to_string(),
+        "state carried from one rotation to the next"
+    );
+    for leftover in ["previous", "processed", "newstate"] {
+        assert!(
+            !sb.join("sh").join(leftover).exists(),
+            "{leftover} cleaned up"
+        );
+    }
+    let el = archives(&sb.join("el"));
+    assert!(!el.is_empty());
+    for a in &el {
+        assert!(
+            fs::read_to_string(sb.join("el").join(a))
+                .unwrap()
+                .starts_with("Line "),
+            "{a}"
+        );
+    }
+}

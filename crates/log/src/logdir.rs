@@ -124,9 +124,15 @@ impl Logdir {
         self.conf.path.join(name)
     }
 
-    /// Whether everything accepted is on disk and no retry is waiting.
+    /// Whether everything accepted is on disk, no retry is waiting, and no
+    /// rotation waits for the processor: the logdir can take more input. (While a
+    /// processor runs and `current` is full again, input waits, as with s6-log,
+    /// instead of growing `current` without bound.)
     pub(crate) fn is_idle(&self) -> bool {
-        self.pending.is_empty() && self.retry_at.is_none() && self.current.is_some()
+        self.pending.is_empty()
+            && self.retry_at.is_none()
+            && self.current.is_some()
+            && !(self.rotate_due && self.processor.is_some())
     }
 
     /// Whether `current`, with what is pending, has reached the rotation size.

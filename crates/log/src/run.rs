@@ -109,13 +109,23 @@ pub(crate) fn run(prog: &str, rest: &[OsString]) -> Result<ExitCode, Failure> {
         .map(Logdir::open)
         .collect::<Result<Vec<_>, _>>()?;
     let input = Input::new()?;
+    let plain = script.is_plain() && input.peek.is_some();
+    let mut dirs = dirs;
+    if !plain {
+        // A killed plain logger can leave `current` in the middle of a line; this
+        // script writes whole lines of its own, so that one is ended first.
+        for d in dirs.iter_mut().filter(|d| d.mid_line) {
+            d.push(b"\n");
+            d.flush(prog, opts.verbosity >= 1);
+        }
+    }
     if let Some(fd) = notify {
         let _ = process::notify_ready(fd);
     }
     let mut logger = Logger {
         prog,
         verbose: opts.verbosity >= 1,
-        plain: script.is_plain() && input.peek.is_some(),
+        plain,
         status: script.actions.iter().map(|_| None).collect(),
         actions: script.actions,
         dirs,
@@ -365,7 +375,11 @@ impl Logger<'_> {
             return n;
         }
         self.stamp();
+        // With a peeked pipe, the round stops at a logdir whose rotation waits for
+        // its processor: the rest stays in the pipe until the processor is done.
+        let can_stop = input.peek.is_some();
         let mut off = 0;
+        let mut stopped = false;
         while let Some(i) = text::find_byte(b'\n', &data[off..]) {
             let end = off + i;
             if self.carry.is_empty() {
@@ -376,23 +390,37 @@ impl Logger<'_> {
                 self.line_limited(&line);
             }
             off = end + 1;
+            if can_stop
+                && self
+                    .dirs
+                    .iter()
+                    .any(|d| d.rotate_due && d.processor.is_some())
+            {
+                stopped = true;
+                break;
+            }
         }
-        self.carry.extend_from_slice(&data[off..]);
-        if self.linelimit > 0 && self.carry.len() >= self.linelimit {
-            let line = std::mem::take(&mut self.carry);
-            let whole = line.len() - line.len() % self.linelimit;
-            self.line_limited(&line[..whole]);
-            self.carry.extend_from_slice(&line[whole..]);
-        }
+        let used = if stopped {
+            off
+        } else {
+            self.carry.extend_from_slice(&data[off..]);
+            if self.linelimit > 0 && self.carry.len() >= self.linelimit {
+                let line = std::mem::take(&mut self.carry);
+                let whole = line.len() - line.len() % self.linelimit;
+                self.line_limited(&line[..whole]);
+                self.carry.extend_from_slice(&line[whole..]);
+            }
+            n
+        };
         self.write_round();
-        if let Err(e) = input.consume(n) {
+        if let Err(e) = input.consume(used) {
             warn(
                 self.prog,
                 format_args!("unable to read stdin: {}", strerror(&e)),
             );
             input.eof = true;
         }
-        n
+        used
     }
 
     /// A plain script: moves the peeked bytes into the logdir with `splice`,
