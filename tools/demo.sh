@@ -19,8 +19,8 @@ trap cleanup EXIT INT TERM
 
 say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 
-say '$ docker run -e PORT=8080 seed-sample        # here: tools/container.sh'
-sh tools/container.sh -r "$work/root" -b "$bin" -e PORT=8080 tools/sample/etc &
+say '$ docker run -e PORT=8080 -e S6_LOGGING_PREFIX=1 seed-sample   # here: tools/container.sh'
+sh tools/container.sh -r "$work/root" -b "$bin" -e PORT=8080 -e S6_LOGGING_PREFIX=1 tools/sample/etc &
 harness=$!
 
 # The container's PID 1 is the child of the harness once it has become unshare;

@@ -539,7 +539,9 @@ fn removing_the_essential_file_allows_a_restart() {
 #[test]
 fn prefix_mode_names_every_services_lines() {
     let mut sb = Sandbox::new();
-    svc(&sb, "svc-a").run("i=0\nwhile [ $i -lt 300 ]; do i=$((i+1)); echo \"a line $i of the first service\"; done\nexec sleep 1000");
+    svc(&sb, "svc-a")
+        .run("i=0\nwhile [ $i -lt 300 ]; do i=$((i+1)); echo \"a line $i of the first service\"; done\nexec sleep 1000")
+        .finish("echo svc-a finished with $1 $2");
     svc(&sb, "svc-b").run("i=0\nwhile [ $i -lt 300 ]; do i=$((i+1)); echo \"b line $i of the second service\" >&2; done\nexec sleep 1000");
     // A service with its own logger keeps it.
     svc(&sb, "svc-c").run("echo c-own-logger\nexec sleep 1000");

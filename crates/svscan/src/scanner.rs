@@ -403,8 +403,9 @@ impl Scanner {
             if keep_going {
                 continue;
             }
-            if phase == Phase::Stopping && role == Role::Main && svc.prefixed {
-                // The service is down: its prefixer reads what is left, then goes.
+            if role == Role::Main && svc.prefixed {
+                // The service is down (stopped, pruned or vanished): its prefixer
+                // reads what is left, then goes.
                 if let Some(pid) = svc.log.as_ref().and_then(|l| l.pid) {
                     let _ = process::kill(pid, Signal::SIGTERM as i32);
                 }
@@ -546,12 +547,13 @@ impl Scanner {
 
     /// Signals every supervisor of `s`, ours and foreign: SIGTERM for the service's
     /// (it stops the service, then exits), `log_sig` for the logger's (SIGHUP lets
-    /// it drain first). At the end (`ending`), a prefixer is left to read its
-    /// service's last lines and the catch-all logger to log everyone's: they are
-    /// stopped afterwards (see `reap` and [`Scanner::release_catchall`]).
+    /// it drain first). A prefixer is left to read its service's last lines (the
+    /// finish script's too), and at the end (`ending`) the catch-all logger to log
+    /// everyone's: they are stopped afterwards (see `reap` and
+    /// [`Scanner::release_catchall`]).
     fn signal_supervisors(s: &Service, log_sig: Signal, ending: bool) {
         let main = !(ending && s.name == CATCHALL);
-        let log = !(ending && s.prefixed);
+        let log = !s.prefixed;
         let slots = main
             .then_some((&s.main, Signal::SIGTERM))
             .into_iter()
