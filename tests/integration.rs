@@ -26,6 +26,8 @@ mod rc;
 mod rc_boot;
 #[path = "integration/readiness.rs"]
 mod readiness;
+#[path = "integration/socklog.rs"]
+mod socklog;
 #[path = "integration/supervise.rs"]
 mod supervise;
 #[path = "integration/svc.rs"]

@@ -13,6 +13,7 @@ work=$(mktemp -d /tmp/svkit-bench-log.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 seq 1 "$lines" | sed 's/$/ a typical log line payload with some words/' > "$work/in"
 size=$(wc -c < "$work/in")
+cd "$work"   # the scripts name ./d
 
 # One timed run: prints seconds.
 run() { # run NAME SCRIPT...
