@@ -561,3 +561,27 @@ fn processors_make_the_archives_and_the_state() {
         );
     }
 }
+
+#[test]
+fn logutil_service_creates_a_missing_logdir_for_nobody() {
+    let sb = Sandbox::new();
+    fs::set_permissions(sb.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = sb.join("var/log/app");
+    sb.svkit("logutil-service")
+        .env("S6_LOGGING_SCRIPT", "n2 s4096")
+        .arg(&dir)
+        .write_stdin("one\n")
+        .assert()
+        .success();
+    assert_eq!(fs::read_to_string(dir.join("current")).unwrap(), "one\n");
+    let meta = fs::metadata(&dir).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.permissions().mode() & 0o7777),
+        (65534, 0o2750)
+    );
+    let parent = fs::metadata(sb.join("var/log")).unwrap();
+    assert_eq!(
+        (parent.uid(), parent.permissions().mode() & 0o777),
+        (0, 0o755)
+    );
+}

@@ -261,6 +261,7 @@ pub(crate) fn tee(
 
 /// `splice(2)` of up to `len` bytes from `from` to `to` at their file offsets: the
 /// kernel moves the bytes, so they are either still in `from` or already in `to`.
+/// The pipe side does not block (`SPLICE_F_NONBLOCK`): an empty pipe is `EAGAIN`.
 pub(crate) fn splice(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
     // SAFETY: null offsets mean "use and update the file positions"; no memory is
     // passed besides those nulls.
@@ -271,7 +272,7 @@ pub(crate) fn splice(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io
             to.as_raw_fd(),
             std::ptr::null_mut(),
             len,
-            libc::SPLICE_F_MOVE,
+            libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
         )
     })?;
     Ok(usize::try_from(n).unwrap_or(0))

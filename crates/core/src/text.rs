@@ -62,7 +62,7 @@ pub fn tee(
 
 /// Moves up to `len` bytes from `from` to `to` inside the kernel (`splice(2)`):
 /// each byte is either still in `from` or already in `to`, whatever happens to
-/// the caller.
+/// the caller. Never waits on the pipe: `WouldBlock` if it is empty.
 pub fn splice(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
     sys::splice(from, to, len)
 }

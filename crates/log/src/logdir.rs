@@ -228,6 +228,9 @@ impl Logdir {
                 Ok(0) => break,
                 Ok(n) => done += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // What was looked at is gone: another reader shares our input.
+                // Nothing to retry; the caller looks again.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     self.size += done as u64;
                     self.failed(prog, verbose, ("write to", "current"), &e);

@@ -199,6 +199,8 @@ impl Input {
                 Ok(0) => break,
                 Ok(k) => n -= k,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Someone else read it (a second reader of our input).
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => return Err(e),
             }
         }

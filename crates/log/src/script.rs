@@ -170,9 +170,9 @@ pub(crate) fn parse(args: &[OsString]) -> Result<Script, Failure> {
             }
             b's' => {
                 max_size = number(d, rest)?.clamp(MIN_SIZE, MAX_SIZE);
-                if tolerance > max_size / 2 {
-                    return Err(conflict(d, 'l'));
-                }
+                // s6-log accepts a smaller s after an l; the tolerance then
+                // cannot be more than half of it.
+                tolerance = tolerance.min(max_size / 2);
                 continue;
             }
             b'S' => {
@@ -303,6 +303,8 @@ mod tests {
             script(&["s999999999", "./a"]).unwrap().dirs[0].max_size,
             268_435_455
         );
+        let s = script(&["l3000", "s5000", "./a"]).unwrap();
+        assert_eq!((s.dirs[0].max_size, s.dirs[0].tolerance), (5000, 2500));
         let e = script(&["l50000", "./a"]).err().unwrap();
         assert_eq!(
             e.msg,

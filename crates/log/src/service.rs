@@ -8,7 +8,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, OpenOptions};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -111,10 +111,16 @@ fn drop_to_nobody(logdir: &OsStr) -> Result<(), Failure> {
     };
     let dir = Path::new(logdir);
     if !dir.exists() {
+        // Missing parents as mkdir -p makes them (0755: the logger must get
+        // through), the logdir itself 02750 and nobody's.
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent)
+                .map_err(|e| Failure::sys(format!("mkdir {}", show(parent)), &e))?;
+        }
         fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o2750)
+            .mode(0o750)
             .create(dir)
+            .and_then(|()| fs::set_permissions(dir, fs::Permissions::from_mode(0o2750)))
             .map_err(|e| Failure::sys(format!("mkdir {}", show(logdir)), &e))?;
         nix::unistd::chown(dir, Some(uid), Some(gid))
             .map_err(|e| Failure::sys(format!("chown {}", show(logdir)), &e.into()))?;

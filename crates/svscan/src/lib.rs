@@ -41,7 +41,7 @@ use scanner::{Phase, Scanner, Settings};
 const USAGE: &str =
     "[ -c max ] [ -t rescan ] [ -d notif ] [ -X consoleholder ] [ -P 1|t|T ] [ scandir ]";
 const HELP: &str = "\
-svscan [ -c max ] [ -t rescan ] [ -d notif ] [ DIR ]
+svscan [ -c max ] [ -t rescan ] [ -d notif ] [ -X fd ] [ -P 1|t|T ] [ DIR ]
 Run a supervisor for every service directory in DIR (default: the current
 directory), and for its log/ subdirectory, connected by a pipe svscan holds.
   -c max     supervise at most max services (default: no limit)

@@ -369,14 +369,14 @@ impl Scanner {
             }
             Err(e) => {
                 slot.respawn_at = Some(respawn_time(slot, now));
+                let what = if role == Role::Log && svc.prefixed {
+                    format!("the prefixer of {}", show(&svc.name))
+                } else {
+                    format!("{} {}", self.cfg.supervise, show(path))
+                };
                 report::warn(
                     &self.cfg.prog,
-                    format_args!(
-                        "unable to spawn {} {}: {}",
-                        self.cfg.supervise,
-                        show(path),
-                        strerror(&e)
-                    ),
+                    format_args!("unable to spawn {what}: {}", strerror(&e)),
                 );
             }
         }
