@@ -247,19 +247,22 @@ fn sigalrm_rotates_and_sigterm_flushes() {
     assert_eq!(logdir_text(&sb.join("d")), "before\nafter\n");
 }
 
-/// 500,000 numbered lines from a service, through a `log/` logger rotating every
-/// 10 kB, the logger SIGKILLed 10 times: every line once, in order.
-#[test]
-fn killed_logger_loses_and_doubles_no_line() {
-    let mut sb = Sandbox::new();
-    let svkit = svkit_bin();
+/// A scan directory with service `p` writing `batches` batches of `per_batch`
+/// numbered lines (each batch when the test writes a line to the returned gate)
+/// into its logger `exec log SCRIPT ../../logs`; both up. The gate, and `p/log`.
+fn numbered_pipeline(
+    sb: &mut Sandbox,
+    batches: u32,
+    per_batch: u32,
+    script: &str,
+) -> (fs::File, std::path::PathBuf) {
     fs::create_dir_all(sb.join("scan")).unwrap();
-    sb.service("p").run(
-        "exec 3< ../gate\ni=0\nwhile [ $i -lt 20 ]; do\n  read x <&3\n  seq $((i*25000+1)) $((i*25000+25000))\n  i=$((i+1))\ndone\nexec sleep 1000",
-    );
+    sb.service("p").run(&format!(
+        "exec 3< ../gate\ni=0\nwhile [ $i -lt {batches} ]; do\n  read x <&3\n  seq $((i*{per_batch}+1)) $((i*{per_batch}+{per_batch}))\n  i=$((i+1))\ndone\nexec sleep 1000"
+    ));
     sb.service("p/log").run(&format!(
-        "exec {} log n1000 s10000 ../../logs",
-        svkit.display()
+        "exec {} log {script} ../../logs",
+        svkit_bin().display()
     ));
     std::os::unix::fs::symlink(sb.join("p"), sb.join("scan/p")).unwrap();
     sb.fifo("gate");
@@ -267,34 +270,43 @@ fn killed_logger_loses_and_doubles_no_line() {
     let log = sb.join("scan/p/log");
     wait_for(&sb.join("scan/p"), Goal::UP);
     wait_for(&log, Goal::UP);
-    let mut gate = fs::File::options()
+    let gate = fs::File::options()
         .write(true)
         .open(sb.join("gate"))
         .unwrap();
-    for batch in 0..20 {
-        gate.write_all(b"go\n").unwrap();
-        if batch % 2 == 0 {
-            let mut w = watch(&log);
-            let pid = read_status(&log).pid;
-            assert!(pid != 0);
-            signal(u32::try_from(pid).unwrap(), Signal::SIGKILL);
-            wait_on(&mut w, Goal::DOWN);
-            wait_on(&mut w, Goal::UP);
-        }
-    }
-    let logs = sb.join("logs");
+    (gate, log)
+}
+
+/// Waits until the logdir `logs` ends with `last`, then checks that its lines,
+/// through `number`, are 1..=total once each, in order.
+fn assert_every_line_once(logs: &Path, last: &str, total: u32, number: impl Fn(&str) -> u32) {
     poll_until_within(
         std::time::Duration::from_secs(60),
         "every line logged",
-        || logdir_text(&logs).ends_with("\n500000\n"),
+        || logdir_text(logs).ends_with(last),
     );
-    let text = logdir_text(&logs);
-    let numbers: Vec<u32> = text.lines().map(|l| l.parse().unwrap()).collect();
-    assert_eq!(numbers.len(), 500_000, "every line once");
+    let numbers: Vec<u32> = logdir_text(logs).lines().map(number).collect();
+    assert_eq!(numbers.len(), total as usize, "every line once");
     assert!(
         numbers.iter().enumerate().all(|(i, &n)| n == i as u32 + 1),
         "in order"
     );
+}
+
+/// 500,000 numbered lines from a service, through a `log/` logger rotating every
+/// 10 kB, the logger SIGKILLed 10 times: every line once, in order.
+#[test]
+fn killed_logger_loses_and_doubles_no_line() {
+    let mut sb = Sandbox::new();
+    let (mut gate, log) = numbered_pipeline(&mut sb, 20, 25_000, "n1000 s10000");
+    for batch in 0..20 {
+        gate.write_all(b"go\n").unwrap();
+        if batch % 2 == 0 {
+            kill_and_wait_restart(&log, Signal::SIGKILL);
+        }
+    }
+    let logs = sb.join("logs");
+    assert_every_line_once(&logs, "\n500000\n", 500_000, |l| l.parse().unwrap());
     assert!(archives(&logs).len() > 300, "rotated about every 10 kB");
     for a in archives(&logs) {
         let body = fs::read_to_string(logs.join(&a)).unwrap();
@@ -307,45 +319,14 @@ fn killed_logger_loses_and_doubles_no_line() {
 #[test]
 fn terminated_stamping_logger_loses_and_doubles_no_line() {
     let mut sb = Sandbox::new();
-    fs::create_dir_all(sb.join("scan")).unwrap();
-    sb.service("p").run(
-        "exec 3< ../gate\ni=0\nwhile [ $i -lt 10 ]; do\n  read x <&3\n  seq $((i*10000+1)) $((i*10000+10000))\n  i=$((i+1))\ndone\nexec sleep 1000",
-    );
-    sb.service("p/log").run(&format!(
-        "exec {} log n1000 s10000 T ../../logs",
-        svkit_bin().display()
-    ));
-    std::os::unix::fs::symlink(sb.join("p"), sb.join("scan/p")).unwrap();
-    sb.fifo("gate");
-    sb.svscan("scan");
-    let log = sb.join("scan/p/log");
-    wait_for(&log, Goal::UP);
-    let mut gate = fs::File::options()
-        .write(true)
-        .open(sb.join("gate"))
-        .unwrap();
+    let (mut gate, log) = numbered_pipeline(&mut sb, 10, 10_000, "n1000 s10000 T");
     for _ in 0..10 {
         gate.write_all(b"go\n").unwrap();
-        let mut w = watch(&log);
-        sb.svkit("svc").arg("-t").arg(&log).assert().success();
-        wait_on(&mut w, Goal::DOWN);
-        wait_on(&mut w, Goal::UP);
+        kill_and_wait_restart(&log, Signal::SIGTERM);
     }
-    let logs = sb.join("logs");
-    poll_until_within(
-        std::time::Duration::from_secs(60),
-        "every line logged",
-        || logdir_text(&logs).ends_with("  100000\n"),
-    );
-    let numbers: Vec<u32> = logdir_text(&logs)
-        .lines()
-        .map(|l| l.rsplit_once("  ").unwrap().1.parse().unwrap())
-        .collect();
-    assert_eq!(numbers.len(), 100_000, "every line once");
-    assert!(
-        numbers.iter().enumerate().all(|(i, &n)| n == i as u32 + 1),
-        "in order"
-    );
+    assert_every_line_once(&sb.join("logs"), "  100000\n", 100_000, |l| {
+        l.rsplit_once("  ").unwrap().1.parse().unwrap()
+    });
 }
 
 /// A logdir on a full filesystem: one warning, the logger keeps running, and

@@ -120,12 +120,7 @@ fn logger_restarts_lose_no_line() {
     for batch in 0..20 {
         std::io::Write::write_all(&mut gate, b"go\n").unwrap();
         if batch % 2 == 0 {
-            let mut w = watch(&log);
-            let pid = read_status(&log).pid;
-            assert!(pid != 0);
-            signal(u32::try_from(pid).unwrap(), Signal::SIGKILL);
-            wait_on(&mut w, Goal::DOWN);
-            wait_on(&mut w, Goal::UP);
+            kill_and_wait_restart(&log, Signal::SIGKILL);
             kills += 1;
         }
     }

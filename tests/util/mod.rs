@@ -357,6 +357,18 @@ impl Drop for Sandbox {
     }
 }
 
+/// Sends `sig` to the process supervised on `dir` and waits, on events, until
+/// it is down and up again (its supervisor restarted it).
+#[track_caller]
+pub fn kill_and_wait_restart(dir: &Path, sig: nix::sys::signal::Signal) {
+    let mut w = watch(dir);
+    let pid = read_status(dir).pid;
+    assert!(pid != 0, "{} is not up", dir.display());
+    signal(u32::try_from(pid).unwrap(), sig);
+    wait_on(&mut w, Goal::DOWN);
+    wait_on(&mut w, Goal::UP);
+}
+
 /// Sends `sig` to a process we started.
 pub fn signal(pid: u32, sig: nix::sys::signal::Signal) {
     let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap());
