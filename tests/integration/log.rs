@@ -548,12 +548,18 @@ fn logutil_service_creates_a_missing_logdir_for_nobody() {
     let sb = Sandbox::new();
     fs::set_permissions(sb.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let dir = sb.join("var/log/app");
-    sb.svkit("logutil-service")
-        .env("S6_LOGGING_SCRIPT", "n2 s4096")
+    // The binary where nobody cannot reach it by its path (a checkout in a 0700
+    // home): after the switch to nobody, the logger must still start.
+    let hidden = sb.join("private");
+    fs::create_dir(&hidden).unwrap();
+    fs::set_permissions(&hidden, fs::Permissions::from_mode(0o700)).unwrap();
+    fs::copy(svkit_bin(), hidden.join("svkit")).unwrap();
+    let mut c = Command::new(hidden.join("svkit"));
+    c.arg("logutil-service")
         .arg(&dir)
-        .write_stdin("one\n")
-        .assert()
-        .success();
+        .env("S6_LOGGING_SCRIPT", "n2 s4096 !cat");
+    let (_, err, code) = feed(c, b"one\n");
+    assert_eq!(code, 0, "{err}");
     assert_eq!(fs::read_to_string(dir.join("current")).unwrap(), "one\n");
     let meta = fs::metadata(&dir).unwrap();
     assert_eq!(

@@ -331,10 +331,13 @@ impl Logdir {
             ..Spawn::default()
         };
         match processor {
-            Processor::Execline(cmd) => {
-                let exe = std::env::current_exe()?;
-                how.run(&exe, OsStr::new("execlineb"), &[OsStr::new("-Pc"), cmd])
-            }
+            // Our own execlineb, through the magic link: a logger running as
+            // nobody may not be able to search the path to our binary.
+            Processor::Execline(cmd) => how.run(
+                Path::new("/proc/self/exe"),
+                OsStr::new("execlineb"),
+                &[OsStr::new("-Pc"), cmd],
+            ),
             Processor::Shell(cmd) => how.run(
                 Path::new("/bin/sh"),
                 OsStr::new("sh"),

@@ -92,14 +92,16 @@ pub(crate) fn run(prog: &str, rest: &[OsString]) -> Result<ExitCode, Failure> {
     let words = script_words();
     args.extend(words.iter().map(OsString::as_os_str));
     args.push(logdir);
-    let exe = std::env::current_exe().map_err(|e| Failure::sys("find the svkit binary", &e))?;
+    // Through the magic link: after the switch to nobody the path to our binary
+    // may no longer be searchable (a checkout under a 0700 home), the link is.
+    let exe = Path::new("/proc/self/exe");
     let how = Spawn {
         env: Some(&[]),
         ..Spawn::default()
     };
     Err(Failure::exec(
         OsStr::new("s6-log"),
-        &how.exec(&exe, OsStr::new("s6-log"), &args),
+        &how.exec(exe, OsStr::new("s6-log"), &args),
     ))
 }
 
