@@ -4,7 +4,7 @@
 #   make demo       the seed sample as a container under /init (tools/container.sh)
 #   make demo-scandir   a scan directory of three services, driven with svkit's tools
 #   make test       every check and test: fmt, clippy, unit and integration tests
-#   make bench      benchmarks against the peers (so far: log vs s6-log), into bench/results/
+#   make bench      svkit against s6, runit and daemontools (bench/results/latest.*)
 #   make install DESTDIR=<dir>   lay out <dir>/command/... and <dir>/usr/bin/...
 #   make clean
 
@@ -40,9 +40,17 @@ unit:
 
 test: lint unit
 
+# The benchmark measures the static (musl) binary when the target is there, as
+# it is the one that ships; else the glibc build.
+MUSL := x86_64-unknown-linux-musl
 bench: build
-	mkdir -p bench/results
-	sh tools/bench-log.sh $(BIN) | tee bench/results/log.md
+	sh tools/deps.sh --bench
+	@bin=$(BIN); \
+	if rustup target list --installed 2>/dev/null | grep -qx $(MUSL); then \
+	  $(CARGO) build --release --locked --target $(MUSL) --bin svkit && bin=target/$(MUSL)/release/svkit; \
+	fi; \
+	$(CARGO) build --release --locked -p svkit-bench && \
+	target/release/svkit-bench --svkit $$bin --out bench/results
 
 install: build
 	@if [ -z "$(DESTDIR)" ]; then \
