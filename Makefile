@@ -3,7 +3,9 @@
 #   make            build the release binary (target/release/svkit)
 #   make demo       the seed sample as a container under /init (tools/container.sh)
 #   make demo-scandir   a scan directory of three services, driven with svkit's tools
-#   make test       every check and test: fmt, clippy, unit and integration tests
+#   make test       every check and test: fmt, clippy, the release tarball, unit and
+#                   integration tests (one boots the tarball in a busybox-only root)
+#   make dist       dist/svkit-VERSION-ARCH.tar.gz (+ .sha256): static, reproducible
 #   make bench      svkit against s6, runit and daemontools (bench/results/latest.*)
 #   make install DESTDIR=<dir>   lay out <dir>/command/... and <dir>/usr/bin/...
 #   make clean
@@ -11,7 +13,7 @@
 CARGO  ?= cargo
 BIN    := target/release/svkit
 
-.PHONY: all build demo demo-scandir test lint unit bench install clean
+.PHONY: all build demo demo-scandir test lint unit dist bench install clean
 
 all: build
 
@@ -38,16 +40,19 @@ unit:
 	  $(CARGO) test --workspace --locked; \
 	fi
 
-test: lint unit
+dist:
+	sh tools/dist.sh dist
 
-# The benchmark measures the static (musl) binary when the target is there, as
-# it is the one that ships; else the glibc build.
+test: lint dist unit
+
+# The benchmark measures the static binary, the one that ships (make dist),
+# when the musl target is installed; else the glibc build.
 MUSL := x86_64-unknown-linux-musl
 bench: build
 	sh tools/deps.sh --bench
 	@bin=$(BIN); \
-	if rustup target list --installed 2>/dev/null | grep -qx $(MUSL); then \
-	  $(CARGO) build --release --locked --target $(MUSL) --bin svkit && bin=target/$(MUSL)/release/svkit; \
+	if sh tools/dist.sh dist && [ -x target/$(MUSL)/release/svkit ]; then \
+	  bin=target/$(MUSL)/release/svkit; \
 	fi; \
 	$(CARGO) build --release --locked -p svkit-bench && \
 	target/release/svkit-bench --svkit $$bin --out bench/results

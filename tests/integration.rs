@@ -10,6 +10,8 @@ mod util;
 mod bad_input;
 #[path = "integration/chain.rs"]
 mod chain;
+#[path = "integration/dist.rs"]
+mod dist;
 #[path = "integration/execline.rs"]
 mod execline;
 #[path = "integration/init.rs"]

@@ -15,14 +15,17 @@
 # namespace maps the caller to root in the container (one uid only).
 #   -n   run /init as a child of a shell that is PID 1 (like docker --init)
 #   -R   make /run read-only (to test a container without a writable /run)
+#   -m   minimal: ROOT already holds the whole image (svkit from a release
+#        tarball, a libc-free busybox…); nothing of the host is put in it, and
+#        /init is started with the host's env and chroot (-w is ignored)
 # ROOT is left in place for inspection; the caller removes it.
 set -eu
 
-root= bin= workdir=/ notpid1= rorun=
+root= bin= workdir=/ notpid1= rorun= minimal=
 vars=
 nl='
 '
-while getopts r:b:e:w:nR opt; do
+while getopts r:b:e:w:nRm opt; do
   case $opt in
     r) root=$OPTARG ;;
     b) bin=$OPTARG ;;
@@ -30,6 +33,7 @@ while getopts r:b:e:w:nR opt; do
     w) workdir=$OPTARG ;;
     n) notpid1=1 ;;
     R) rorun=1 ;;
+    m) minimal=1 ;;
     *) echo "usage: $0 [-r ROOT] [-b BIN] [-e NAME=VALUE]... [-w DIR] [-n] [-R] ETC [CMD...]" >&2; exit 100 ;;
   esac
 done
@@ -45,26 +49,28 @@ mkdir -p "$root"
 root=$(realpath "$root")
 
 # The image: svkit, /etc, and the mount points.
-sh "$here/install.sh" "$bin" "$root"
-mv "$root/usr" "$root/.svkit-usr"
-mkdir -p "$root/usr" "$root/etc" "$root/proc" "$root/dev" "$root/tmp" "$root/run" \
-  "$root/var" "$root/root"
-for d in bin sbin lib lib64 lib32 libx32; do
-  if [ -L "/$d" ]; then
-    ln -sfn "$(readlink "/$d")" "$root/$d"
-  elif [ -d "/$d" ]; then
-    mkdir -p "$root/$d"
-  fi
-done
-for f in passwd group hosts nsswitch.conf; do
-  [ -e "/etc/$f" ] && cp "/etc/$f" "$root/etc/$f"
-done
+if [ -z "$minimal" ]; then
+  sh "$here/install.sh" "$bin" "$root"
+  mv "$root/usr" "$root/.svkit-usr"
+  mkdir -p "$root/usr"
+  for d in bin sbin lib lib64 lib32 libx32; do
+    if [ -L "/$d" ]; then
+      ln -sfn "$(readlink "/$d")" "$root/$d"
+    elif [ -d "/$d" ]; then
+      mkdir -p "$root/$d"
+    fi
+  done
+  for f in passwd group hosts nsswitch.conf; do
+    [ -e "/etc/$f" ] && cp "/etc/$f" "$root/etc/$f" 2>/dev/null || true
+  done
+fi
+mkdir -p "$root/etc" "$root/proc" "$root/dev" "$root/tmp" "$root/run" "$root/var" "$root/root"
 cp -a "$etc/." "$root/etc/"
 envfile=$root/.svkit-env
 printf '%s' "$vars" > "$envfile"
 
 # Inside new namespaces: mounts that vanish with the container, then /init.
-export SVKIT_ROOT="$root" SVKIT_NOTPID1="$notpid1" SVKIT_RORUN="$rorun" \
+export SVKIT_ROOT="$root" SVKIT_NOTPID1="$notpid1" SVKIT_RORUN="$rorun" SVKIT_MINIMAL="$minimal" \
   SVKIT_ENVFILE="$envfile" SVKIT_WORKDIR="$workdir"
 userns=
 [ "$(id -u)" = 0 ] || userns="--user --map-root-user"
@@ -73,12 +79,14 @@ exec unshare $userns --mount --pid --fork --net --uts --kill-child sh -c '
   set -eu
   r=$SVKIT_ROOT
   mount --make-rprivate /
-  mount -t overlay overlay -o "lowerdir=$r/.svkit-usr:/usr" "$r/usr"
-  for d in bin sbin lib lib64 lib32 libx32; do
-    if [ -d "/$d" ] && [ ! -L "/$d" ]; then
-      mount --bind "/$d" "$r/$d" && mount -o remount,bind,ro "$r/$d"
-    fi
-  done
+  if [ -z "$SVKIT_MINIMAL" ]; then
+    mount -t overlay overlay -o "lowerdir=$r/.svkit-usr:/usr" "$r/usr"
+    for d in bin sbin lib lib64 lib32 libx32; do
+      if [ -d "/$d" ] && [ ! -L "/$d" ]; then
+        mount --bind "/$d" "$r/$d" && mount -o remount,bind,ro "$r/$d"
+      fi
+    done
+  fi
   mount -t proc proc "$r/proc"
   # A private /dev, as Docker gives: a tmpfs with the usual nodes bound in, so
   # what the container creates there (/dev/log) stays in the container.
@@ -99,6 +107,13 @@ exec unshare $userns --mount --pid --fork --net --uts --kill-child sh -c '
   fi
   ip link set lo up 2>/dev/null || true
   hostname svkit-container
+  if [ -n "$SVKIT_MINIMAL" ]; then
+    # The image may have no env(1): the host'"'"'s env and chroot set it up.
+    set -- "$(command -v chroot)" "$r" /init "$@"
+    while IFS= read -r kv; do set -- "$kv" "$@"; done < "$SVKIT_ENVFILE"
+    exec env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+      HOSTNAME=svkit-container HOME=/root "$@"
+  fi
   # argv: env -i -C WORKDIR <Docker-like env> <-e vars> /init CMD...
   if [ -n "$SVKIT_NOTPID1" ]; then
     set -- /bin/sh -c "/init \"\$@\"; exit \$?" sh "$@"

@@ -5,9 +5,10 @@
 # Tests: Debian's s6 (2.11.3.2) is the compatibility oracle; python3 runs a
 # splice-based logger in the no-lost-lines test; util-linux gives unshare,
 # nsenter and setpriv, bsdutils script and logger (PID 1, container, non-root,
-# terminal and syslog tests); iproute2 brings the containers' loopback up.
-# Benchmarks: the peers, runit and daemontools, and the musl target (the static
-# binary is the one that ships).
+# terminal and syslog tests); iproute2 brings the containers' loopback up;
+# busybox-static is the libc-free image the release tarball is tested in, and
+# the musl target builds that tarball (make dist). Benchmarks: the peers, runit
+# and daemontools.
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 need=
@@ -20,6 +21,7 @@ for tool in script logger; do
   command -v $tool >/dev/null || need="$need bsdutils"
 done
 command -v ip >/dev/null || need="$need iproute2"
+[ -x /bin/busybox ] || need="$need busybox-static"
 if [ "${1:-}" = --bench ]; then
   [ -x /usr/bin/runsvdir ] || need="$need runit"
   [ -x /usr/bin/svscan ] || need="$need daemontools"
@@ -29,7 +31,7 @@ if [ -n "$need" ]; then
   # shellcheck disable=SC2086
   apt-get install -y -q --no-install-recommends $need
 fi
-if [ "${1:-}" = --bench ] && command -v rustup >/dev/null; then
+if command -v rustup >/dev/null; then
   rustup target list --installed | grep -qx x86_64-unknown-linux-musl \
-    || rustup target add x86_64-unknown-linux-musl || true
+    || rustup target add x86_64-unknown-linux-musl
 fi
