@@ -49,6 +49,7 @@ mkdir -p "$root"
 root=$(realpath "$root")
 
 # The image: svkit, /etc, and the mount points.
+mkdir -p "$root/etc" "$root/proc" "$root/dev" "$root/tmp" "$root/run" "$root/var" "$root/root"
 if [ -z "$minimal" ]; then
   sh "$here/install.sh" "$bin" "$root"
   mv "$root/usr" "$root/.svkit-usr"
@@ -61,10 +62,9 @@ if [ -z "$minimal" ]; then
     fi
   done
   for f in passwd group hosts nsswitch.conf; do
-    [ -e "/etc/$f" ] && cp "/etc/$f" "$root/etc/$f" 2>/dev/null || true
+    if [ -e "/etc/$f" ]; then cp "/etc/$f" "$root/etc/$f"; fi
   done
 fi
-mkdir -p "$root/etc" "$root/proc" "$root/dev" "$root/tmp" "$root/run" "$root/var" "$root/root"
 cp -a "$etc/." "$root/etc/"
 envfile=$root/.svkit-env
 printf '%s' "$vars" > "$envfile"
