@@ -15,17 +15,19 @@
 # namespace maps the caller to root in the container (one uid only).
 #   -n   run /init as a child of a shell that is PID 1 (like docker --init)
 #   -R   make /run read-only (to test a container without a writable /run)
+#   -O   a read-only root with a noexec tmpfs on /run (docker run --read-only
+#        --tmpfs /run, whose tmpfs is noexec by default)
 #   -m   minimal: ROOT already holds the whole image (svkit from a release
 #        tarball, a libc-free busybox…); nothing of the host is put in it, and
 #        /init is started with the host's env and chroot (-w is ignored)
 # ROOT is left in place for inspection; the caller removes it.
 set -eu
 
-root= bin= workdir=/ notpid1= rorun= minimal=
+root= bin= workdir=/ notpid1= rorun= minimal= roroot=
 vars=
 nl='
 '
-while getopts r:b:e:w:nRm opt; do
+while getopts r:b:e:w:nRmO opt; do
   case $opt in
     r) root=$OPTARG ;;
     b) bin=$OPTARG ;;
@@ -34,6 +36,7 @@ while getopts r:b:e:w:nRm opt; do
     n) notpid1=1 ;;
     R) rorun=1 ;;
     m) minimal=1 ;;
+    O) roroot=1 ;;
     *) echo "usage: $0 [-r ROOT] [-b BIN] [-e NAME=VALUE]... [-w DIR] [-n] [-R] ETC [CMD...]" >&2; exit 100 ;;
   esac
 done
@@ -70,7 +73,7 @@ envfile=$root/.svkit-env
 printf '%s' "$vars" > "$envfile"
 
 # Inside new namespaces: mounts that vanish with the container, then /init.
-export SVKIT_ROOT="$root" SVKIT_NOTPID1="$notpid1" SVKIT_RORUN="$rorun" SVKIT_MINIMAL="$minimal" \
+export SVKIT_ROOT="$root" SVKIT_NOTPID1="$notpid1" SVKIT_RORUN="$rorun" SVKIT_MINIMAL="$minimal" SVKIT_ROROOT="$roroot" \
   SVKIT_ENVFILE="$envfile" SVKIT_WORKDIR="$workdir"
 userns=
 [ "$(id -u)" = 0 ] || userns="--user --map-root-user"
@@ -79,6 +82,10 @@ exec unshare $userns --mount --pid --fork --net --uts --kill-child sh -c '
   set -eu
   r=$SVKIT_ROOT
   mount --make-rprivate /
+  if [ -n "$SVKIT_ROROOT" ]; then
+    mount --bind "$r" "$r" && mount -o remount,bind,ro "$r"
+    mount -t tmpfs -o noexec,nosuid,nodev,mode=0755 tmpfs "$r/run"
+  fi
   if [ -z "$SVKIT_MINIMAL" ]; then
     mount -t overlay overlay -o "lowerdir=$r/.svkit-usr:/usr" "$r/usr"
     for d in bin sbin lib lib64 lib32 libx32; do

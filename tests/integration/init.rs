@@ -667,3 +667,37 @@ fn syslogd_sorts_dev_log_messages() {
         "owned by sysllog's fallback id"
     );
 }
+
+/// `docker run --read-only --tmpfs /run`: the root is read-only and /run a
+/// noexec tmpfs. Services of services.d and s6-rc longruns still start (their
+/// scripts run from the image through links), and the container stops cleanly.
+#[test]
+fn read_only_root_with_a_noexec_run_starts_every_service() {
+    let mut sb = Sandbox::new();
+    svc(&sb, "legacy").run("exec sleep 1000");
+    etc_script(
+        &sb,
+        "s6-overlay/s6-rc.d/app/run",
+        "#!/bin/sh\nexec sleep 1001\n",
+    );
+    fs::write(sb.join("etc/s6-overlay/s6-rc.d/app/type"), "longrun\n").unwrap();
+    fs::create_dir_all(sb.join("etc/s6-overlay/s6-rc.d/user/contents.d")).unwrap();
+    fs::write(sb.join("etc/s6-overlay/s6-rc.d/user/type"), "bundle\n").unwrap();
+    fs::write(sb.join("etc/s6-overlay/s6-rc.d/user/contents.d/app"), "").unwrap();
+    let c = sb.container(
+        &["-O"],
+        &[
+            "sh",
+            "-c",
+            "grep -q ' /run .*noexec' /proc/mounts || exit 7; touch /probe 2>/dev/null && exit 8; svwait -u -t 5000 /run/service/legacy /run/service/app || exit 9; svstat /run/service/legacy /run/service/app",
+        ],
+    );
+    let code = exit_of(&mut sb, &c);
+    let out = sb.log("container");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("/run is mounted noexec"), "{out}");
+    assert!(
+        out.contains("/run/service/legacy: up") && out.contains("/run/service/app: up"),
+        "{out}"
+    );
+}

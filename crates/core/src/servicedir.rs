@@ -54,3 +54,33 @@ pub const SCAN_FINISH: &str = ".s6-svscan/finish";
 pub const SCAN_TIMEOUT_STOP: &str = ".s6-svscan/timeout-stop";
 /// Exec'd by the scanner on a fatal error.
 pub const SCAN_CRASH: &str = ".s6-svscan/crash";
+
+/// Whether programs cannot be executed from the filesystem holding `dir`
+/// (`noexec`: a `--tmpfs /run` as Docker and podman mount it by default).
+#[must_use]
+pub fn is_noexec(dir: &std::path::Path) -> bool {
+    nix::sys::statvfs::statvfs(dir)
+        .is_ok_and(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_NOEXEC))
+}
+
+/// Puts a copy of the script `src` (a `run`, a `finish`…) at `dst`, where a
+/// supervisor will execute it. When `dst` is on a `noexec` filesystem and the
+/// script's real file is not, `dst` is a link to that file instead, so the
+/// service still starts. Returns whether a link was made.
+pub fn place_script(src: &std::path::Path, dst: &std::path::Path) -> std::io::Result<bool> {
+    let dir = dst.parent().unwrap_or(std::path::Path::new("."));
+    if is_noexec(dir) {
+        let real = std::fs::canonicalize(src)?;
+        if !real.parent().is_some_and(is_noexec) {
+            match std::fs::remove_file(dst) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+            std::os::unix::fs::symlink(real, dst)?;
+            return Ok(true);
+        }
+    }
+    std::fs::copy(src, dst)?;
+    Ok(false)
+}

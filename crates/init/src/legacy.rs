@@ -130,6 +130,18 @@ fn services_up(dir: &Path, log: &Log) -> bool {
         }
         for f in ["run", "finish", "log/run", "log/finish", "data/check"] {
             fix_script(&copy.join(f), &src.join(f), log);
+            if fs::symlink_metadata(copy.join(f)).is_ok_and(|m| m.is_file())
+                && svkit_core::servicedir::is_noexec(&copy)
+            {
+                // A noexec /run: the copy cannot run, the image's file can.
+                if let Err(e) = svkit_core::servicedir::place_script(&src.join(f), &copy.join(f)) {
+                    log.warn(format_args!(
+                        "unable to link {}: {}",
+                        show(src.join(f)),
+                        strerror(&e)
+                    ));
+                }
+            }
         }
         copies.push((name, copy));
     }

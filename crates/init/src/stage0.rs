@@ -240,7 +240,9 @@ fn prepare_run(log: &Log) -> Result<(), Failure> {
                 )
                 .is_ok();
             if !remounted {
-                log.warn("/run is mounted noexec: services in /etc/services.d are run from there");
+                log.warn(
+                    "/run is mounted noexec: service scripts are run from the image through links",
+                );
             }
         }
         return Ok(());

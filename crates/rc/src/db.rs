@@ -138,11 +138,13 @@ pub(crate) fn copy_longrun(src: &Path, dst: &Path) -> io::Result<()> {
         let to = dst.join(f);
         if meta.is_dir() {
             copy_tree(&from, &to)?;
-        } else {
-            fs::copy(&from, &to)?;
-            if *f == "run" || *f == "finish" {
+        } else if *f == "run" || *f == "finish" {
+            // On a noexec /run the script stays where it can be executed.
+            if !svkit_core::servicedir::place_script(&from, &to)? {
                 fs::set_permissions(&to, fs::Permissions::from_mode(0o755))?;
             }
+        } else {
+            fs::copy(&from, &to)?;
         }
     }
     Ok(())
