@@ -55,6 +55,31 @@ pub const SCAN_TIMEOUT_STOP: &str = ".s6-svscan/timeout-stop";
 /// Exec'd by the scanner on a fatal error.
 pub const SCAN_CRASH: &str = ".s6-svscan/crash";
 
+/// Copies a service directory tree: regular files with their modes, symlinks as
+/// links, directories with their modes; a supervisor's runtime state
+/// (`supervise/`, `event/`) is left out.
+pub fn copy_tree(src: &std::path::Path, dst: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dst)?;
+    std::fs::set_permissions(dst, std::fs::metadata(src)?.permissions())?;
+    for e in std::fs::read_dir(src)? {
+        let e = e?;
+        let name = e.file_name();
+        if name == SUPERVISE_DIR || name == EVENT_DIR {
+            continue;
+        }
+        let (from, to) = (e.path(), dst.join(&name));
+        let ty = e.file_type()?;
+        if ty.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)?;
+        } else if ty.is_dir() {
+            copy_tree(&from, &to)?;
+        } else {
+            std::fs::copy(&from, &to)?;
+        }
+    }
+    Ok(())
+}
+
 /// Whether programs cannot be executed from the filesystem holding `dir`
 /// (`noexec`: a `--tmpfs /run` as Docker and podman mount it by default).
 #[must_use]

@@ -21,7 +21,7 @@ use svkit_core::event::{Goal, Subscription, Watch, byte};
 use svkit_core::overlay::{CONT_FINISH_MARK, LEGACY_SERVICES, SCANDIR};
 use svkit_core::process;
 use svkit_core::report::{show, strerror};
-use svkit_core::servicedir::{NOTIFICATION_FD, SCAN_CONTROL, SCAN_CTL_DIR};
+use svkit_core::servicedir::{NOTIFICATION_FD, SCAN_CONTROL, SCAN_CTL_DIR, copy_tree};
 use svkit_core::{control, status};
 
 use crate::control::{halt, set_exit_code, shell_code};
@@ -312,30 +312,6 @@ fn services_down(log: &Log) {
             Some(Instant::now() + Duration::from_millis(grace)),
         );
     }
-}
-
-/// Copies a directory tree: regular files with their modes, symlinks as links,
-/// directories; a service's runtime state (`supervise/`, `event/`) is left out.
-fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
-    fs::create_dir_all(dst)?;
-    fs::set_permissions(dst, fs::metadata(src)?.permissions())?;
-    for e in fs::read_dir(src)? {
-        let e = e?;
-        let name = e.file_name();
-        if name == "supervise" || name == "event" {
-            continue;
-        }
-        let (from, to) = (e.path(), dst.join(&name));
-        let ty = e.file_type()?;
-        if ty.is_symlink() {
-            symlink(fs::read_link(&from)?, &to)?;
-        } else if ty.is_dir() {
-            copy_tree(&from, &to)?;
-        } else {
-            fs::copy(&from, &to)?;
-        }
-    }
-    Ok(())
 }
 
 /// Makes a copied script executable if it is not, and reports CRLF line endings.

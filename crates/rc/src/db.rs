@@ -9,11 +9,12 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use svkit_core::Exit;
 use svkit_core::report::{Failure, show};
+use svkit_core::servicedir::copy_tree;
 
 use crate::graph::{self, Graph};
 use crate::source::{self, Kind, LONGRUN_COPIED, Problems};
@@ -143,24 +144,6 @@ pub(crate) fn copy_longrun(src: &Path, dst: &Path) -> io::Result<()> {
             if !svkit_core::servicedir::place_script(&from, &to)? {
                 fs::set_permissions(&to, fs::Permissions::from_mode(0o755))?;
             }
-        } else {
-            fs::copy(&from, &to)?;
-        }
-    }
-    Ok(())
-}
-
-/// Copies a directory tree; symlinks stay links.
-pub(crate) fn copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
-    fs::create_dir_all(dst)?;
-    for e in fs::read_dir(src)? {
-        let e = e?;
-        let (from, to) = (e.path(), dst.join(e.file_name()));
-        let ty = e.file_type()?;
-        if ty.is_symlink() {
-            symlink(fs::read_link(&from)?, &to)?;
-        } else if ty.is_dir() {
-            copy_tree(&from, &to)?;
         } else {
             fs::copy(&from, &to)?;
         }
