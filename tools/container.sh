@@ -1,8 +1,8 @@
 #!/bin/sh
 # container.sh — run an image-like root under svkit's /init, without Docker.
 #
-# usage: container.sh [-r ROOT] [-b BIN] [-e NAME=VALUE]... [-w WORKDIR] [-n] [-R]
-#                     ETC [CMD...]
+# usage: container.sh [-r ROOT] [-b BIN] [-e NAME=VALUE]... [-w WORKDIR]
+#                     [-u UID:GID] [-n] [-R] [-O] [-m] ETC [CMD...]
 #
 # Builds ROOT (default: a new directory under /tmp): the host's /usr overlaid
 # read-only with svkit's /usr/bin links, /bin /sbin /lib* as on the host, svkit
@@ -16,18 +16,19 @@
 #   -n   run /init as a child of a shell that is PID 1 (like docker --init)
 #   -R   make /run read-only (to test a container without a writable /run)
 #   -O   a read-only root with a noexec tmpfs on /run (docker run --read-only
-#        --tmpfs /run, whose tmpfs is noexec by default)
+#        --tmpfs /run, whose tmpfs is noexec and mode 1777 by default)
+#   -u   run /init as UID:GID (Docker's USER), with no other groups
 #   -m   minimal: ROOT already holds the whole image (svkit from a release
 #        tarball, a libc-free busybox…); nothing of the host is put in it, and
 #        /init is started with the host's env and chroot (-w is ignored)
 # ROOT is left in place for inspection; the caller removes it.
 set -eu
 
-root= bin= workdir=/ notpid1= rorun= minimal= roroot=
+root= bin= workdir=/ notpid1= rorun= minimal= roroot= user=
 vars=
 nl='
 '
-while getopts r:b:e:w:nRmO opt; do
+while getopts r:b:e:w:u:nRmO opt; do
   case $opt in
     r) root=$OPTARG ;;
     b) bin=$OPTARG ;;
@@ -37,7 +38,8 @@ while getopts r:b:e:w:nRmO opt; do
     R) rorun=1 ;;
     m) minimal=1 ;;
     O) roroot=1 ;;
-    *) echo "usage: $0 [-r ROOT] [-b BIN] [-e NAME=VALUE]... [-w DIR] [-n] [-R] ETC [CMD...]" >&2; exit 100 ;;
+    u) user=$OPTARG ;;
+    *) echo "usage: $0 [-r ROOT] [-b BIN] [-e NAME=VALUE]... [-w DIR] [-u UID:GID] [-n] [-R] [-O] [-m] ETC [CMD...]" >&2; exit 100 ;;
   esac
 done
 shift $((OPTIND - 1))
@@ -49,6 +51,7 @@ here=$(dirname "$(realpath "$0")")
 bin=$(realpath "$bin")
 [ -n "$root" ] || root=$(mktemp -d /tmp/svkit-root.XXXXXX)
 mkdir -p "$root"
+chmod 0755 "$root" # an image's root, whatever mktemp made
 root=$(realpath "$root")
 
 # The image: svkit, /etc, and the mount points.
@@ -74,7 +77,7 @@ printf '%s' "$vars" > "$envfile"
 
 # Inside new namespaces: mounts that vanish with the container, then /init.
 export SVKIT_ROOT="$root" SVKIT_NOTPID1="$notpid1" SVKIT_RORUN="$rorun" SVKIT_MINIMAL="$minimal" SVKIT_ROROOT="$roroot" \
-  SVKIT_ENVFILE="$envfile" SVKIT_WORKDIR="$workdir"
+  SVKIT_ENVFILE="$envfile" SVKIT_WORKDIR="$workdir" SVKIT_USER="$user"
 userns=
 [ "$(id -u)" = 0 ] || userns="--user --map-root-user"
 # shellcheck disable=SC2086
@@ -84,7 +87,7 @@ exec unshare $userns --mount --pid --fork --net --uts --kill-child sh -c '
   mount --make-rprivate /
   if [ -n "$SVKIT_ROROOT" ]; then
     mount --bind "$r" "$r" && mount -o remount,bind,ro "$r"
-    mount -t tmpfs -o noexec,nosuid,nodev,mode=0755 tmpfs "$r/run"
+    mount -t tmpfs -o noexec,nosuid,nodev,mode=1777 tmpfs "$r/run"
   fi
   if [ -z "$SVKIT_MINIMAL" ]; then
     mount -t overlay overlay -o "lowerdir=$r/.svkit-usr:/usr" "$r/usr"
@@ -114,9 +117,17 @@ exec unshare $userns --mount --pid --fork --net --uts --kill-child sh -c '
   fi
   ip link set lo up 2>/dev/null || true
   hostname svkit-container
+  # chroot [--userspec...] ROOT ARGS...: /init as SVKIT_USER when given (USER).
+  chroot_args() {
+    if [ -n "$SVKIT_USER" ]; then
+      printf "%s\n" --userspec="$SVKIT_USER" --groups="${SVKIT_USER#*:}"
+    fi
+  }
   if [ -n "$SVKIT_MINIMAL" ]; then
     # The image may have no env(1): the host'"'"'s env and chroot set it up.
-    set -- "$(command -v chroot)" "$r" /init "$@"
+    set -- "$r" /init "$@"
+    for a in $(chroot_args); do set -- "$a" "$@"; done
+    set -- "$(command -v chroot)" "$@"
     while IFS= read -r kv; do set -- "$kv" "$@"; done < "$SVKIT_ENVFILE"
     exec env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
       HOSTNAME=svkit-container HOME=/root "$@"
@@ -130,5 +141,7 @@ exec unshare $userns --mount --pid --fork --net --uts --kill-child sh -c '
   while IFS= read -r kv; do set -- "$kv" "$@"; done < "$SVKIT_ENVFILE"
   set -- env -i -C "$SVKIT_WORKDIR" PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     HOSTNAME=svkit-container HOME=/root "$@"
-  exec chroot "$r" "$@"
+  set -- "$r" "$@"
+  for a in $(chroot_args); do set -- "$a" "$@"; done
+  exec chroot "$@"
 ' container "$@"

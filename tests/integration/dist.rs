@@ -73,12 +73,9 @@ fn dist_is_reproducible_and_carries_its_checksum() {
     }
 }
 
-/// The tarball extracted into a root with only busybox-static (no libc, no
-/// bash, no python): two services (busybox httpd and sleep) boot, httpd
-/// answers, and SIGTERM stops the container with exit code 0.
-#[test]
-fn dist_boots_a_busybox_only_root() {
-    let mut sb = Sandbox::new();
+/// The tarball extracted into `sb/root`, with busybox-static and its applets as
+/// the whole rest of the image, a page for httpd, and `sb/etc` for /etc.
+fn busybox_root(sb: &Sandbox) -> PathBuf {
     let root = sb.join("root");
     fs::create_dir_all(root.join("bin")).unwrap();
     let st = Command::new("tar")
@@ -100,39 +97,129 @@ fn dist_boots_a_busybox_only_root() {
     }
     fs::create_dir_all(root.join("www")).unwrap();
     fs::write(root.join("www/index.html"), "hello from busybox\n").unwrap();
+    fs::create_dir_all(sb.join("etc")).unwrap();
+    fs::write(
+        sb.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/tmp:/bin/sh\n",
+    )
+    .unwrap();
+    fs::write(sb.join("etc/group"), "root:x:0:\napp:x:1000:\n").unwrap();
+    for libc in ["lib", "lib64", "usr/lib", "usr/bin/bash", "usr/bin/python3"] {
+        assert!(!root.join(libc).exists(), "{libc} must not be in the image");
+    }
+    root
+}
+
+/// Starts `tools/container.sh -m` with `opts` on the image in `root`.
+fn boot(sb: &mut Sandbox, root: &Path, opts: &[&str]) -> Container {
+    let mut c = Command::new("sh");
+    c.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/container.sh"))
+        .arg("-m")
+        .args(opts)
+        .arg("-r")
+        .arg(root)
+        .arg(sb.join("etc"));
+    let pid = sb.spawn(c, "container.log");
+    Container {
+        pid,
+        root: root.to_path_buf(),
+    }
+}
+
+/// What the container's httpd on port 8080 serves, fetched from its network.
+fn fetch(init: u32) -> String {
+    let out = Command::new("nsenter")
+        .args(["-t", &init.to_string(), "-n", "/usr/bin/python3", "-c"])
+        .arg("import urllib.request as u; print(u.urlopen('http://127.0.0.1:8080/').read().decode(), end='')")
+        .output()
+        .unwrap();
+    stdout_of(&out)
+}
+
+/// The tarball extracted into a root with only busybox-static (no libc, no
+/// bash, no python): two services (busybox httpd and sleep) boot, httpd
+/// answers, and SIGTERM stops the container with exit code 0.
+#[test]
+fn dist_boots_a_busybox_only_root() {
+    let mut sb = Sandbox::new();
+    let root = busybox_root(&sb);
     sb.service("etc/services.d/web")
         .run("exec httpd -f -p 8080 -h /www");
     sb.service("etc/services.d/sleeper")
         .run("exec sleep 100000");
-    fs::write(sb.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-    for libc in ["lib", "lib64", "usr/lib", "usr/bin/bash", "usr/bin/python3"] {
-        assert!(!root.join(libc).exists(), "{libc} must not be in the image");
-    }
-    let mut c = Command::new("sh");
-    c.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/container.sh"))
-        .arg("-m")
-        .arg("-r")
-        .arg(&root)
-        .arg(sb.join("etc"));
-    let pid = sb.spawn(c, "container.log");
-    let container = Container {
-        pid,
-        root: root.clone(),
-    };
+    let container = boot(&mut sb, &root, &[]);
     for name in ["web", "sleeper"] {
         container.wait_service(name, Goal::UP);
     }
     let init = container.init_pid();
-    let mut page = String::new();
-    poll_until("httpd answering", || {
-        let out = Command::new("nsenter")
-            .args(["-t", &init.to_string(), "-n", "/usr/bin/python3", "-c"])
-            .arg("import urllib.request as u; print(u.urlopen('http://127.0.0.1:8080/').read().decode(), end='')")
-            .output()
-            .unwrap();
-        page = stdout_of(&out);
-        page == "hello from busybox\n"
-    });
+    poll_until("httpd answering", || fetch(init) == "hello from busybox\n");
     signal(init, Signal::SIGTERM);
-    assert_eq!(sb.wait_exit(pid), Some(0), "{}", sb.log("container"));
+    let code = sb.wait_exit(container.pid);
+    assert_eq!(code, Some(0), "{}", sb.log("container"));
+}
+
+/// The same image as `USER 1000` on a read-only root with Docker's tmpfs /run
+/// (noexec, mode 1777): the services run as uid 1000 from links to the image,
+/// httpd answers, the probe `svstat --all-ready` (run as a `kubectl exec`
+/// would: the container's namespaces, uid 1000) passes, and SIGTERM stops the
+/// container with the exit code a finish script wrote.
+#[test]
+fn dist_runs_as_uid_1000_on_a_read_only_root() {
+    let mut sb = Sandbox::new();
+    let root = busybox_root(&sb);
+    sb.service("etc/services.d/web")
+        .run("exec httpd -f -p 8080 -h /www");
+    sb.service("etc/services.d/sleeper")
+        .run("exec sleep 100000")
+        .finish(
+            "[ \"$1\" = 256 ] && echo $((128 + $2)) > /run/s6-linux-init-container-results/exitcode\nexit 0",
+        );
+    let container = boot(&mut sb, &root, &["-O", "-u", "1000:1000"]);
+    for name in ["web", "sleeper"] {
+        container.wait_dir(
+            &container.inside(&format!("/run/s6/legacy-services/{name}")),
+            Goal::UP,
+        );
+    }
+    let init = container.init_pid();
+    for name in ["web", "sleeper"] {
+        let dir = container.inside(&format!("/run/s6/legacy-services/{name}"));
+        let pid = host_pid(init, read_status(&dir).pid);
+        let st = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        assert!(
+            st.contains("\nUid:\t1000\t1000\t1000\t1000\n"),
+            "{name}: {st}"
+        );
+    }
+    assert!(
+        fs::read_to_string(format!("/proc/{init}/status"))
+            .unwrap()
+            .contains("\nUid:\t1000\t1000\t1000\t1000\n"),
+        "PID 1 runs as uid 1000"
+    );
+    poll_until("httpd answering", || fetch(init) == "hello from busybox\n");
+    let probe = Command::new("nsenter")
+        .args([
+            "-t",
+            &init.to_string(),
+            "-m",
+            "-p",
+            "-r",
+            "-S",
+            "1000",
+            "-G",
+            "1000",
+        ])
+        .args(["/command/svstat", "--all-ready"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        (probe.status.code(), stdout_of(&probe)),
+        (Some(0), "all ready: 2 services up\n".to_owned()),
+        "{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    signal(init, Signal::SIGTERM);
+    let code = sb.wait_exit(container.pid);
+    assert_eq!(code, Some(143), "{}", sb.log("container"));
 }

@@ -685,7 +685,7 @@ fn read_only_root_with_a_noexec_run_starts_every_service() {
     fs::write(sb.join("etc/s6-overlay/s6-rc.d/user/type"), "bundle\n").unwrap();
     fs::write(sb.join("etc/s6-overlay/s6-rc.d/user/contents.d/app"), "").unwrap();
     let c = sb.container(
-        &["-O"],
+        &["-O", "-e", "S6_CMD_WAIT_FOR_SERVICES=1"],
         &[
             "sh",
             "-c",
@@ -699,5 +699,93 @@ fn read_only_root_with_a_noexec_run_starts_every_service() {
     assert!(
         out.contains("/run/service/legacy: up") && out.contains("/run/service/app: up"),
         "{out}"
+    );
+}
+
+/// `USER 1000` with a `/run` it cannot write (root's, read-only — Kubernetes'
+/// `runAsNonRoot` without an emptyDir): `/init` says so in one line and runs
+/// the tree in /tmp/svkit, exported as SVKIT_RUNTIME_DIR; services, with-contenv,
+/// the probe and `halt` all find it there, root-only tools refuse in one line,
+/// and the exit code written there is the container's.
+#[test]
+fn a_user_whose_run_is_not_writable_gets_the_fallback_runtime_directory() {
+    let mut sb = Sandbox::new();
+    svc(&sb, "app").run("exec sleep 1000");
+    etc_script(
+        &sb,
+        "cont-init.d/10-env",
+        "#!/command/with-contenv sh\necho \"cont-init: FOO=$FOO uid=$(id -u) dir=$SVKIT_RUNTIME_DIR\"\n",
+    );
+    let c = sb.container(
+        &[
+            "-O",
+            "-R",
+            "-u",
+            "1000:1000",
+            "-e",
+            "FOO=bar",
+            "-e",
+            "S6_SYSLOGD=1",
+            "-e",
+            "S6_CMD_WAIT_FOR_SERVICES=1",
+        ],
+        &[
+            "sh",
+            "-c",
+            "svwait -u -t 5000 \"$SVKIT_RUNTIME_DIR/service/app\" || exit 9
+             svstat --all-ready || exit 10
+             with-contenv sh -c 'echo \"cmd: FOO=$FOO\"'
+             s6-setuidgid root true; echo \"setuidgid: $?\"
+             echo 7 > \"$SVKIT_RUNTIME_DIR/s6-linux-init-container-results/exitcode\"
+             \"$SVKIT_RUNTIME_DIR/s6/basedir/bin/halt\"
+             exec sleep 1000",
+        ],
+    );
+    let code = exit_of(&mut sb, &c);
+    let out = sb.log("container");
+    assert_eq!(code, 7, "{out}");
+    for line in [
+        "init: warning: /run is not writable by uid 1000: the runtime directory is /tmp/svkit (SVKIT_RUNTIME_DIR chooses another)\n",
+        "cont-init: FOO=bar uid=1000 dir=/tmp/svkit\n",
+        "all ready: 1 service up\n",
+        "cmd: FOO=bar\n",
+        "s6-setuidgid: fatal: unable to switch to uid 0 gid 0: only root can switch users, and this runs as uid 1000\nsetuidgid: 111\n",
+        "S6_SYSLOGD needs root",
+    ] {
+        assert!(out.contains(line), "{line:?} in:\n{out}");
+    }
+}
+
+/// SVKIT_RUNTIME_DIR moves the whole tree (here as root, /run writable).
+#[test]
+fn svkit_runtime_dir_moves_the_tree() {
+    let mut sb = Sandbox::new();
+    svc(&sb, "app").run("exec sleep 1000");
+    let c = sb.container(
+        &[
+            "-e",
+            "SVKIT_RUNTIME_DIR=/tmp/rt",
+            "-e",
+            "S6_CMD_WAIT_FOR_SERVICES=1",
+        ],
+        &[
+            "sh",
+            "-c",
+            "svwait -u -t 5000 /tmp/rt/service/app || exit 9
+             test -e /run/service && exit 10
+             s6-rc -a list
+             exit 3",
+        ],
+    );
+    let code = exit_of(&mut sb, &c);
+    let out = sb.log("container");
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("runtime directory /tmp/rt (SVKIT_RUNTIME_DIR)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("legacy-services\n"),
+        "s6-rc finds its live state: {out}"
     );
 }

@@ -111,3 +111,66 @@ fn several_directories_and_json() {
     assert_eq!(lines[2], "{\"service\":\"c\",\"supervised\":false}");
     assert!(lines.iter().all(|l| l.starts_with('{') && l.ends_with('}')));
 }
+
+/// `svstat --all-ready SCANDIR` on a tree real s6-svscan runs: a service that
+/// declares readiness counts only once ready, one down on purpose (down file)
+/// does not count, a logger counts like its service, and one stopped while
+/// normally up fails the probe again.
+#[test]
+fn all_ready_probes_a_whole_tree_run_by_s6() {
+    use std::fs;
+    use std::process::Command;
+    let mut sb = Sandbox::new();
+    sb.service("scan/web").run("exec sleep 1000");
+    sb.service("scan/web/log").run("exec cat > /dev/null");
+    sb.service("scan/spare").run("exec sleep 1000").down();
+    let gate = sb.join("gate");
+    nix::unistd::mkfifo(&gate, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    sb.service("scan/db")
+        .run(&format!(
+            "read x < {}\necho >&3\nexec sleep 1000",
+            gate.display()
+        ))
+        .file("notification-fd", "3\n");
+    let mut c = Command::new(s6_bin("s6-svscan"));
+    c.arg("scan");
+    sb.spawn(c, "s6-svscan.log");
+    let scan = sb.join("scan");
+    for d in ["web", "web/log", "db"] {
+        wait_for(&scan.join(d), Goal::UP);
+    }
+    sb.svkit("svstat")
+        .args(["--all-ready", "scan"])
+        .assert()
+        .code(1)
+        .stdout(
+            predicate::str::starts_with("db: up (pid ")
+                .and(predicate::str::ends_with(", not ready yet\n"))
+                .and(predicate::str::contains("\n").count(1)),
+        );
+    let mut w = watch(&scan.join("db"));
+    fs::write(&gate, "go\n").unwrap();
+    wait_on(&mut w, Goal::READY);
+    sb.svkit("svstat")
+        .args(["--all-ready", "scan"])
+        .assert()
+        .code(0)
+        .stdout("all ready: 3 services up, 1 down on purpose\n");
+    sb.s6("s6-svc")
+        .args(["-wd", "-d", "scan/web"])
+        .assert()
+        .success();
+    sb.svkit("svstat")
+        .args(["--all-ready", "scan"])
+        .assert()
+        .code(1)
+        .stdout(
+            predicate::str::starts_with("web: down (signal SIGTERM) ")
+                .and(predicate::str::contains(", normally up, ready "))
+                .and(predicate::str::contains("\n").count(1)),
+        );
+    sb.svkit("svstat")
+        .args(["--all-ready", "scan", "extra"])
+        .assert()
+        .code(100);
+}

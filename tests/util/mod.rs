@@ -396,6 +396,23 @@ impl Container {
         self.path(&format!("/run/s6/legacy-services/{name}"))
     }
 
+    /// A path inside the running container, mounts included (a tmpfs `/run`
+    /// is only seen from here through its PID 1's root).
+    #[track_caller]
+    pub fn inside(&self, p: &str) -> PathBuf {
+        Path::new(&format!("/proc/{}/root", self.init_pid())).join(p.trim_start_matches('/'))
+    }
+
+    /// Waits until the service directory `dir` (an [`inside`](Self::inside)
+    /// path) has a supervisor and reaches `goal`.
+    #[track_caller]
+    pub fn wait_dir(&self, dir: &Path, goal: Goal) {
+        poll_until(&format!("{} supervised", dir.display()), || {
+            status::read(dir).is_ok()
+        });
+        wait_for(dir, goal);
+    }
+
     /// The host pid of the container's PID 1.
     #[track_caller]
     pub fn init_pid(&self) -> u32 {
@@ -420,11 +437,7 @@ impl Container {
     /// Waits until service `name` has a supervisor and reaches `goal`.
     #[track_caller]
     pub fn wait_service(&self, name: &str, goal: Goal) {
-        let dir = self.service(name);
-        poll_until(&format!("service {name} supervised"), || {
-            status::read(&dir).is_ok()
-        });
-        wait_for(&dir, goal);
+        self.wait_dir(&self.service(name), goal);
     }
 }
 

@@ -141,8 +141,24 @@ fn already_in(gid: Gid, groups: &[Gid]) -> bool {
     have == want && getegid() == gid
 }
 
-/// Switches to `ids`: the group list, then the gid, then the uid.
+/// Switches to `ids`: the group list, then the gid, then the uid. Without root
+/// (a container run with `USER`), only a "switch" to the ids we already have
+/// works; any other is refused in one clear line before anything changes.
 fn apply(ids: &Ids) -> Result<(), Failure> {
+    let me = Uid::effective();
+    if !me.is_root() {
+        let uid = ids.uid.unwrap_or(me.as_raw());
+        let gid = ids.gid.unwrap_or(getegid().as_raw());
+        if uid != me.as_raw() || gid != getegid().as_raw() {
+            return Err(Failure::new(
+                Exit::System,
+                format!(
+                    "unable to switch to uid {uid} gid {gid}: only root can switch users, \
+                     and this runs as uid {me}"
+                ),
+            ));
+        }
+    }
     if let Some(list) = &ids.groups {
         let gid = ids.gid.map_or_else(getegid, Gid::from_raw);
         let mut all = vec![gid];

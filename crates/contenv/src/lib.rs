@@ -11,11 +11,10 @@ use std::ffi::{OsStr, OsString};
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use svkit_core::envdir::{self, Change};
-use svkit_core::overlay::CONTAINER_ENV;
+use svkit_core::overlay::{RUNTIME_DIR_VAR, layout};
 use svkit_core::report::{self, Failure};
 use svkit_core::{Exit, getopt};
 
@@ -39,13 +38,16 @@ fn keep_env() -> bool {
     svkit_core::overlay::keep_env(std::env::var_os("S6_KEEP_ENV").as_deref())
 }
 
-/// The environment PROG gets: PATH, then the dump applied in order.
+/// The environment PROG gets: PATH (and the runtime directory when it is not
+/// `/run`, so that PROG's tools find the tree), then the dump applied in order.
 fn container_env() -> Result<Vec<(OsString, OsString)>, Failure> {
-    let changes = envdir::read_whole(Path::new(CONTAINER_ENV))
-        .map_err(|e| Failure::sys(format!("read {CONTAINER_ENV}"), &e))?;
-    let mut env: Vec<(OsString, OsString)> = std::env::var_os("PATH")
-        .map(|p| vec![(OsString::from("PATH"), p)])
-        .unwrap_or_default();
+    let dump = &layout().container_env;
+    let changes = envdir::read_whole(dump)
+        .map_err(|e| Failure::sys(format!("read {}", dump.display()), &e))?;
+    let mut env: Vec<(OsString, OsString)> = ["PATH", RUNTIME_DIR_VAR]
+        .into_iter()
+        .filter_map(|k| Some((OsString::from(k), std::env::var_os(k)?)))
+        .collect();
     for c in changes {
         match c {
             Change::Set(k, v) => {
@@ -107,7 +109,7 @@ pub fn printcontenv(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let value = if keep_env() {
         std::env::var_os(var).filter(|v| !v.is_empty())
     } else if envdir::valid_name(var) && !var.as_bytes().contains(&b'/') {
-        match envdir::read_value(&Path::new(CONTAINER_ENV).join(var)) {
+        match envdir::read_value(&layout().container_env.join(var)) {
             Ok(envdir::Value::Set(v)) => Some(v),
             _ => None,
         }

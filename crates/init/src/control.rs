@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use svkit_core::control::{self, ControlError};
 use svkit_core::lock;
-use svkit_core::overlay::{EXITCODE_FILE, RC_LIVE, SCANDIR, SHUTDOWN_MARK};
+use svkit_core::overlay::layout;
 use svkit_core::process::{self, Spawn};
 
 use crate::settings::contenv_uint;
@@ -24,11 +24,11 @@ use svkit_core::servicedir::{SCAN_CONTROL, SCAN_CTL_DIR};
 /// stop in a process of its own ([`shutdown`]) and returns; later calls do
 /// nothing. Otherwise (or if that process cannot start) the scanner is told at once.
 pub(crate) fn halt() -> Result<(), ControlError> {
-    if Path::new(RC_LIVE).join("compiled").exists() {
+    if layout().rc_live.join("compiled").exists() {
         match File::options()
             .write(true)
             .create_new(true)
-            .open(SHUTDOWN_MARK)
+            .open(&layout().shutdown_mark)
         {
             Ok(_) => {
                 let started = std::env::current_exe().and_then(|exe| {
@@ -52,7 +52,7 @@ pub(crate) fn halt() -> Result<(), ControlError> {
 
 /// Tells the scanner to stop every service and exit (into stage 3).
 fn terminate() -> Result<(), ControlError> {
-    control::send_via(Path::new(SCANDIR), SCAN_CTL_DIR, SCAN_CONTROL, b"t")
+    control::send_via(&layout().scandir, SCAN_CTL_DIR, SCAN_CONTROL, b"t")
 }
 
 /// argv\[0\] of the ordered stop (a hidden name of the multi-call binary).
@@ -64,7 +64,7 @@ pub(crate) const SHUTDOWN: &str = "init-shutdown";
 /// `S6_SERVICES_GRACETIME` + `S6_KILL_FINISH_MAXTIME` (+1 s) unless the latter is
 /// 0; then the scanner is told to finish.
 pub(crate) fn shutdown() -> ExitCode {
-    let live = Path::new(RC_LIVE);
+    let live = layout().rc_live.as_path();
     if let Ok(Some(pid)) = lock::holder(&live.join("lock")) {
         let _ = process::kill(pid, nix::sys::signal::Signal::SIGTERM as i32);
     }
@@ -103,16 +103,17 @@ pub(crate) fn shutdown() -> ExitCode {
 
 /// Writes the container's exit code (last writer wins).
 pub(crate) fn set_exit_code(code: i32) -> io::Result<()> {
-    let tmp = format!("{EXITCODE_FILE}.new");
+    let file = &layout().exitcode_file;
+    let tmp = file.with_extension("new");
     fs::write(&tmp, format!("{code}\n"))?;
-    fs::rename(&tmp, EXITCODE_FILE)
+    fs::rename(&tmp, file)
 }
 
 /// Reads the exit code as s6-overlay's exit script does: the first line, trailing
 /// blanks removed; missing or empty means 0, anything else not a number 100;
 /// numbers are taken modulo 256, as `_exit` does.
 pub(crate) fn exit_code() -> u8 {
-    let Ok(text) = fs::read(EXITCODE_FILE) else {
+    let Ok(text) = fs::read(&layout().exitcode_file) else {
         return 0;
     };
     parse_exit_code(&text)

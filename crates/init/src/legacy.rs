@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, poll};
 use svkit_core::event::{Goal, Subscription, Watch, byte};
-use svkit_core::overlay::{CONT_FINISH_MARK, LEGACY_SERVICES, SCANDIR};
+use svkit_core::overlay::layout;
 use svkit_core::process;
 use svkit_core::report::{show, strerror};
 use svkit_core::servicedir::{NOTIFICATION_FD, SCAN_CONTROL, SCAN_CTL_DIR, copy_tree};
@@ -85,9 +85,9 @@ pub(crate) fn cont_finish(etc: &Path, log: &Log) {
     if File::options()
         .write(true)
         .create_new(true)
-        .open(CONT_FINISH_MARK)
+        .open(&layout().cont_finish_mark)
         .is_err()
-        && Path::new(CONT_FINISH_MARK).exists()
+        && layout().cont_finish_mark.exists()
     {
         return;
     }
@@ -111,14 +111,14 @@ fn services_up(dir: &Path, log: &Log) -> bool {
         log.info("[services.d] done.");
         return true;
     }
-    let _ = fs::remove_dir_all(LEGACY_SERVICES);
-    let _ = fs::create_dir_all(LEGACY_SERVICES);
+    let _ = fs::remove_dir_all(&layout().legacy_services);
+    let _ = fs::create_dir_all(&layout().legacy_services);
     let mut copies = Vec::new();
     for src in names {
         let Some(name) = src.file_name().map(OsStr::to_owned) else {
             continue;
         };
-        let copy = Path::new(LEGACY_SERVICES).join(&name);
+        let copy = layout().legacy_services.join(&name);
         if let Err(e) = copy_tree(&src, &copy) {
             log.warn(format_args!(
                 "unable to copy {} to {}: {}",
@@ -178,7 +178,7 @@ fn services_up(dir: &Path, log: &Log) -> bool {
         None
     };
     for (name, copy) in &copies {
-        let link = Path::new(SCANDIR).join(name);
+        let link = layout().scandir.join(name);
         let _ = fs::remove_file(&link);
         if let Err(e) = symlink(copy, &link) {
             log.warn(format_args!(
@@ -188,7 +188,7 @@ fn services_up(dir: &Path, log: &Log) -> bool {
             ));
         }
     }
-    if let Err(e) = control::send_via(Path::new(SCANDIR), SCAN_CTL_DIR, SCAN_CONTROL, b"a") {
+    if let Err(e) = control::send_via(&layout().scandir, SCAN_CTL_DIR, SCAN_CONTROL, b"a") {
         log.warn(format_args!("unable to tell the scanner to rescan: {e}"));
     }
     if !essentials.is_empty() {
@@ -287,7 +287,7 @@ fn essential_exit(dir: &Path) -> Option<i32> {
 /// Unlinks the legacy services from the scan directory, has the scanner stop
 /// their supervisors, and waits up to `S6_SERVICES_GRACETIME` for them.
 fn services_down(log: &Log) {
-    let copies: Vec<PathBuf> = scripts::entries(Path::new(LEGACY_SERVICES))
+    let copies: Vec<PathBuf> = scripts::entries(&layout().legacy_services)
         .into_iter()
         .filter(|p| p.is_dir())
         .collect();
@@ -297,10 +297,10 @@ fn services_down(log: &Log) {
     let watch = Watch::new(&copies).ok();
     for c in &copies {
         if let Some(name) = c.file_name() {
-            let _ = fs::remove_file(Path::new(SCANDIR).join(name));
+            let _ = fs::remove_file(layout().scandir.join(name));
         }
     }
-    if let Err(e) = control::send_via(Path::new(SCANDIR), SCAN_CTL_DIR, SCAN_CONTROL, b"an") {
+    if let Err(e) = control::send_via(&layout().scandir, SCAN_CTL_DIR, SCAN_CONTROL, b"an") {
         log.warn(format_args!("unable to tell the scanner to rescan: {e}"));
         return;
     }

@@ -94,7 +94,8 @@ pub fn halt(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     if svkit_core::getopt::wants_help(args.get(1..).unwrap_or(&[])) {
         print!(
             "{prog}: stop the container: its services stop, cont-finish.d runs, and the \
-             container exits with /run/s6-linux-init-container-results/exitcode.\n\
+             container exits with /run/s6-linux-init-container-results/exitcode\n\
+             (under $SVKIT_RUNTIME_DIR instead of /run when set).\n\
              See docs/container-init.md.\n"
         );
         return ExitCode::SUCCESS;
@@ -106,7 +107,10 @@ pub fn halt(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             "",
             &Failure::new(
                 Exit::System,
-                format!("unable to stop the container through /run/service: {e}"),
+                format!(
+                    "unable to stop the container through {}: {e}",
+                    svkit_core::overlay::layout().scandir.display()
+                ),
             ),
         ),
     }

@@ -17,13 +17,11 @@ use std::path::Path;
 
 use nix::sys::stat::Mode;
 use nix::unistd::{Uid, User};
-use svkit_core::overlay::SCANDIR;
+use svkit_core::overlay::layout;
 use svkit_core::report::{Failure, show};
 
 use crate::settings::{Log, uint};
 
-/// Where the catch-all logger keeps its logs.
-pub(crate) const UNCAUGHT_LOGS: &str = "/run/uncaught-logs";
 /// Its service directory in the scan directory (s6-linux-init's name).
 const SERVICE: &str = "s6-svscan-log";
 
@@ -52,7 +50,8 @@ pub(crate) fn catch_all(exe: &Path, log: &Log) -> Result<Option<OwnedFd>, Failur
         return Ok(None);
     }
     let bin = exe.parent().unwrap_or(Path::new("/command"));
-    let dir = Path::new(SCANDIR).join(SERVICE);
+    let dir = layout().scandir.join(SERVICE);
+    let logs = &layout().uncaught_logs;
     let sys = |what: &str, e: std::io::Error| {
         Failure::sys(format!("{what} for the catch-all logger"), &e)
     };
@@ -67,10 +66,10 @@ pub(crate) fn catch_all(exe: &Path, log: &Log) -> Result<Option<OwnedFd>, Failur
 
     DirBuilder::new()
         .mode(0o2750)
-        .create(UNCAUGHT_LOGS)
-        .map_err(|e| sys(&format!("create {UNCAUGHT_LOGS}"), e))?;
-    fs::set_permissions(UNCAUGHT_LOGS, fs::Permissions::from_mode(0o2750))
-        .map_err(|e| sys(&format!("chmod {UNCAUGHT_LOGS}"), e))?;
+        .create(logs)
+        .map_err(|e| sys(&format!("create {}", logs.display()), e))?;
+    fs::set_permissions(logs, fs::Permissions::from_mode(0o2750))
+        .map_err(|e| sys(&format!("chmod {}", logs.display()), e))?;
     let user = std::env::var_os("S6_CATCHALL_USER").filter(|u| !u.is_empty());
     let mut setuid = String::new();
     if let Some(name) = &user {
@@ -83,8 +82,8 @@ pub(crate) fn catch_all(exe: &Path, log: &Log) -> Result<Option<OwnedFd>, Failur
         } else {
             match User::from_name(&name.to_string_lossy()) {
                 Ok(Some(u)) => {
-                    nix::unistd::chown(UNCAUGHT_LOGS, Some(u.uid), Some(u.gid))
-                        .map_err(|e| sys(&format!("chown {UNCAUGHT_LOGS}"), e.into()))?;
+                    nix::unistd::chown(logs, Some(u.uid), Some(u.gid))
+                        .map_err(|e| sys(&format!("chown {}", logs.display()), e.into()))?;
                     setuid = format!("{}/s6-setuidgid {}\n", bin.display(), u.name);
                 }
                 _ => log.warn(format_args!(
@@ -106,7 +105,7 @@ pub(crate) fn catch_all(exe: &Path, log: &Log) -> Result<Option<OwnedFd>, Failur
         script.push_str(&w.to_string_lossy());
     }
     script.push(' ');
-    script.push_str(UNCAUGHT_LOGS);
+    script.push_str(&logs.to_string_lossy());
     script.push('\n');
     write_exec(&dir.join("run"), &script).map_err(|e| sys("write its run script", e))?;
 
@@ -172,9 +171,22 @@ const SYSLOGD_SUBDIRS: [&str; 10] = [
 const SYSLOG_USER: (&str, u32) = ("syslog", 32760);
 const SYSLLOG_USER: (&str, u32) = ("sysllog", 32761);
 
-/// Whether `S6_SYSLOGD` asks for the syslog services.
-pub(crate) fn syslogd_wanted() -> bool {
-    crate::settings::contenv_uint("S6_SYSLOGD", 0) != 0
+/// Whether `S6_SYSLOGD` asks for the syslog services, and we can give them:
+/// they need root (to create `/dev/log` and to switch to their users), so a
+/// container run with `USER` gets a warning instead.
+pub(crate) fn syslogd_wanted(log: &Log) -> bool {
+    if crate::settings::contenv_uint("S6_SYSLOGD", 0) == 0 {
+        return false;
+    }
+    if !Uid::effective().is_root() {
+        log.warn(format_args!(
+            "S6_SYSLOGD needs root (it creates /dev/log and runs as its own users): \
+             not started, as this runs as uid {}",
+            Uid::effective()
+        ));
+        return false;
+    }
+    true
 }
 
 /// The s6-rc definitions of the syslog services, as (name, files): `syslogd`

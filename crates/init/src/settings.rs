@@ -7,10 +7,9 @@
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 
 use svkit_core::envdir;
-use svkit_core::overlay::CONTAINER_ENV;
+use svkit_core::overlay::layout;
 use svkit_core::report;
 
 /// Whether `S6_KEEP_ENV` (in our own environment) is on.
@@ -38,7 +37,7 @@ pub(crate) fn contenv(name: &str) -> Option<OsString> {
     if keep_env() {
         return std::env::var_os(name);
     }
-    match envdir::read_value(&Path::new(CONTAINER_ENV).join(name)) {
+    match envdir::read_value(&layout().container_env.join(name)) {
         Ok(envdir::Value::Set(v)) => Some(v),
         _ => None,
     }

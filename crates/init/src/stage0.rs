@@ -1,9 +1,10 @@
 //! Stage 0 and 1 of `/init`: make `/run` usable, dump the environment, lay out the
 //! scan directory and its hooks, start stage 2, and become the scanner (PID 1).
 //!
-//! Invariants: `/run` is writable before anything is written there (a tmpfs is
-//! mounted over it if it is not and we may); state from a previous run of the
-//! container is removed first; the supervision tree and stage 2 get exactly `PATH`
+//! Invariants: the runtime directory is writable before anything is written
+//! there (`/run`, with a tmpfs mounted over it if it is not and we may; else
+//! `SVKIT_RUNTIME_DIR` or `/tmp/svkit`, exported to everything started); state
+//! from a previous run of the container is removed first; the supervision tree and stage 2 get exactly `PATH`
 //! (plus everything with `S6_KEEP_ENV`); the scanner is exec'd in this very process,
 //! so PID 1 stays PID 1.
 
@@ -16,9 +17,8 @@ use std::os::unix::fs::{DirBuilderExt, symlink};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
-use svkit_core::overlay::{
-    BASEDIR_BIN, CONTAINER_ENV, RESULTS_DIR, RUN, S6_DIR, SCANDIR, V2_SCANDIR, WORKDIR_FILE,
-};
+use nix::unistd::Uid;
+use svkit_core::overlay::{FALLBACK, Layout, RUN, RUNTIME_DIR_VAR};
 use svkit_core::process::{self, Spawn};
 use svkit_core::report::{Failure, show, strerror};
 use svkit_core::servicedir::{SCAN_CTL_DIR, SCAN_TIMEOUT_STOP};
@@ -78,30 +78,42 @@ fn boot(cmd: &[OsString]) -> Result<Never, Failure> {
             std::process::id()
         ));
     }
-    prepare_run(&log)?;
-    link_var_run(&log);
-    clean_run()?;
+    let layout = svkit_core::overlay::settle(&runtime_dir(&log)?);
+    if layout.is_default() {
+        link_var_run(&log);
+    }
+    clean_run(layout)?;
     let keep = crate::settings::keep_env();
+    // Everything started learns where the tree is when it is not under /run.
+    let moved = (!layout.is_default()).then(|| {
+        (
+            OsString::from(RUNTIME_DIR_VAR),
+            layout.run.clone().into_os_string(),
+        )
+    });
     let env: Vec<(OsString, OsString)> = std::env::vars_os()
-        .filter(|(k, _)| k != "PATH")
+        .filter(|(k, _)| k != "PATH" && k != RUNTIME_DIR_VAR)
         .chain([("PATH".into(), path.clone())])
+        .chain(moved.clone())
         .collect();
     if !keep {
-        dump_env(&env, &log)?;
+        dump_env(layout, &env, &log)?;
     }
     let cwd =
         std::env::current_dir().map_err(|e| Failure::sys("read the working directory", &e))?;
     let mut workdir = cwd.as_os_str().as_bytes().to_vec();
     workdir.push(b'\n');
-    fs::write(WORKDIR_FILE, workdir)
-        .map_err(|e| Failure::sys(format!("write {WORKDIR_FILE}"), &e))?;
-    lay_out(&exe)?;
+    fs::write(&layout.workdir_file, workdir)
+        .map_err(|e| Failure::sys(format!("write {}", layout.workdir_file.display()), &e))?;
+    lay_out(layout, &exe)?;
 
     // The tree, stage 2 and the CMD get PATH only, unless S6_KEEP_ENV.
     let tree_env: Vec<(OsString, OsString)> = if keep {
         env
     } else {
-        vec![("PATH".into(), path)]
+        std::iter::once(("PATH".into(), path))
+            .chain(moved)
+            .collect()
     };
     // With a catch-all logger, everything from here on (stage 2, the CMD, the
     // scanner and every service without a logger) writes into its FIFO.
@@ -127,7 +139,7 @@ fn boot(cmd: &[OsString]) -> Result<Never, Failure> {
     if let Some(style) = crate::logging::prefix_style(&log) {
         args.extend(["-P".into(), style.into()]);
     }
-    args.push(SCANDIR.into());
+    args.push(layout.scandir.clone().into_os_string());
     let args: Vec<&OsStr> = args.iter().map(OsString::as_os_str).collect();
     let e = Spawn {
         fd: Some((ready_w.as_fd(), 4)),
@@ -199,6 +211,90 @@ fn writable(dir: &Path) -> bool {
     ok
 }
 
+/// Where the tree lives: `SVKIT_RUNTIME_DIR` when set; else `/run`, made usable
+/// ([`prepare_run`]); else — `/run` cannot be written and cannot be made so, as in
+/// a container run with `USER` whose `/run` belongs to root — [`FALLBACK`], said
+/// in one line.
+fn runtime_dir(log: &Log) -> Result<PathBuf, Failure> {
+    if let Some(v) = std::env::var_os(RUNTIME_DIR_VAR).filter(|v| !v.is_empty()) {
+        let dir = PathBuf::from(&v);
+        if !dir.is_absolute() {
+            return Err(Failure::new(
+                Exit::Usage,
+                format!("{RUNTIME_DIR_VAR}={}: not an absolute path", show(&v)),
+            ));
+        }
+        make_runtime_dir(&dir, false)?;
+        if dir != Path::new(RUN) {
+            log.info(format_args!(
+                "[s6-init] runtime directory {} ({RUNTIME_DIR_VAR})",
+                dir.display()
+            ));
+        }
+        return Ok(dir);
+    }
+    let why = match prepare_run(log) {
+        Ok(()) => return Ok(RUN.into()),
+        Err(f) => f.msg,
+    };
+    let dir = PathBuf::from(FALLBACK);
+    make_runtime_dir(&dir, true).map_err(|f| {
+        Failure::new(
+            f.exit,
+            format!(
+                "{why}, and {}; give the container a writable /run (an emptyDir, --tmpfs /run) \
+                 or set {RUNTIME_DIR_VAR} to a writable directory",
+                f.msg
+            ),
+        )
+    })?;
+    log.warn(format_args!(
+        "{why}: the runtime directory is {FALLBACK} ({RUNTIME_DIR_VAR} chooses another)"
+    ));
+    Ok(dir)
+}
+
+/// Creates the runtime directory `dir` if it is missing and checks that we can
+/// write it. In `/tmp` (`shared`), it must also be a real directory of our own,
+/// not something another user left there.
+fn make_runtime_dir(dir: &Path, shared: bool) -> Result<(), Failure> {
+    DirBuilder::new()
+        .mode(0o755)
+        .recursive(!shared)
+        .create(dir)
+        .or_else(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => Ok(()),
+            _ => Err(Failure::sys(format!("create {}", dir.display()), &e)),
+        })?;
+    if shared {
+        use std::os::unix::fs::MetadataExt;
+        let m = fs::symlink_metadata(dir)
+            .map_err(|e| Failure::sys(format!("stat {}", dir.display()), &e))?;
+        if !m.is_dir() || m.uid() != Uid::effective().as_raw() {
+            return Err(Failure::new(
+                Exit::System,
+                format!(
+                    "{} is not a directory of uid {}",
+                    dir.display(),
+                    Uid::effective()
+                ),
+            ));
+        }
+    }
+    if writable(dir) {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            Exit::System,
+            format!(
+                "{} is not writable by uid {}",
+                dir.display(),
+                Uid::effective()
+            ),
+        ))
+    }
+}
+
 /// `/run` must exist and be writable. If it is not writable and we may mount, a
 /// tmpfs goes over it (s6-overlay does that only with `S6_READ_ONLY_ROOT`). With
 /// `S6_READ_ONLY_ROOT`, `/run` cannot be created (the root is read-only), and a
@@ -247,6 +343,12 @@ fn prepare_run(log: &Log) -> Result<(), Failure> {
         }
         return Ok(());
     }
+    if !Uid::effective().is_root() {
+        return Err(Failure::new(
+            Exit::System,
+            format!("/run is not writable by uid {}", Uid::effective()),
+        ));
+    }
     log.info("[s6-init] /run is not writable: mounting a tmpfs on it");
     nix::mount::mount(
         Some("tmpfs"),
@@ -259,8 +361,7 @@ fn prepare_run(log: &Log) -> Result<(), Failure> {
         Failure::new(
             Exit::System,
             format!(
-                "/run is not writable and a tmpfs cannot be mounted on it: {}; give the \
-                 container a writable /run (docker run --tmpfs /run:exec)",
+                "/run is not writable and a tmpfs cannot be mounted on it: {}",
                 e.desc()
             ),
         )
@@ -310,45 +411,47 @@ fn link_var_run(log: &Log) {
 
 /// Removes what a previous run of this container left in `/run` (a `docker restart`
 /// keeps the writable layer), then creates the directories the stages use.
-fn clean_run() -> Result<(), Failure> {
-    for p in [S6_DIR, SCANDIR, "/run/uncaught-logs", RESULTS_DIR] {
+fn clean_run(l: &Layout) -> Result<(), Failure> {
+    for p in [&l.s6_dir, &l.scandir, &l.uncaught_logs, &l.results_dir] {
         match fs::remove_dir_all(p) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Failure::sys(format!("remove {p}"), &e)),
+            Err(e) => return Err(Failure::sys(format!("remove {}", p.display()), &e)),
         }
     }
-    if let Ok(rd) = fs::read_dir(RUN) {
+    if let Ok(rd) = fs::read_dir(&l.run) {
         for e in rd.filter_map(Result::ok) {
             if e.file_name().as_bytes().starts_with(b"s6-rc") {
                 let _ = fs::remove_dir_all(e.path()).or_else(|_| fs::remove_file(e.path()));
             }
         }
     }
-    for p in [S6_DIR, SCANDIR, RESULTS_DIR, BASEDIR_BIN] {
+    for p in [&l.s6_dir, &l.scandir, &l.results_dir, &l.basedir_bin] {
         DirBuilder::new()
             .mode(0o755)
             .recursive(true)
             .create(p)
-            .map_err(|e| Failure::sys(format!("create {p}"), &e))?;
+            .map_err(|e| Failure::sys(format!("create {}", p.display()), &e))?;
     }
     Ok(())
 }
 
 /// The container environment, one file per variable. The directory is 0700 and
 /// the files 0600: the environment often holds secrets.
-fn dump_env(env: &[(OsString, OsString)], log: &Log) -> Result<(), Failure> {
+fn dump_env(l: &Layout, env: &[(OsString, OsString)], log: &Log) -> Result<(), Failure> {
+    let dir = &l.container_env;
     let skipped = envdir::dump(
-        Path::new(CONTAINER_ENV),
+        dir,
         env.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str())),
         0o700,
         0o600,
     )
-    .map_err(|e| Failure::sys(format!("write {CONTAINER_ENV}"), &e))?;
+    .map_err(|e| Failure::sys(format!("write {}", dir.display()), &e))?;
     for name in skipped {
         log.warn(format_args!(
-            "variable {} cannot be a file name: not in {CONTAINER_ENV}",
-            show(&name)
+            "variable {} cannot be a file name: not in {}",
+            show(&name),
+            dir.display()
         ));
     }
     Ok(())
@@ -357,8 +460,8 @@ fn dump_env(env: &[(OsString, OsString)], log: &Log) -> Result<(), Failure> {
 /// The scan directory's hooks, `halt`, the v2 scan-dir name and the exit code file.
 /// Hooks and `halt` are links to this executable, which knows them by name: no
 /// shell is needed in the image.
-fn lay_out(exe: &Path) -> Result<(), Failure> {
-    let ctl = Path::new(SCANDIR).join(SCAN_CTL_DIR);
+fn lay_out(l: &Layout, exe: &Path) -> Result<(), Failure> {
+    let ctl = l.scandir.join(SCAN_CTL_DIR);
     DirBuilder::new()
         .mode(0o700)
         .create(&ctl)
@@ -372,16 +475,19 @@ fn lay_out(exe: &Path) -> Result<(), Failure> {
     let grace = uint(std::env::var_os("S6_SERVICES_GRACETIME").as_ref(), 3000);
     write_timeout_stop(grace)?;
     for name in ["halt", "poweroff", "reboot"] {
-        link(&Path::new(BASEDIR_BIN).join(name))?;
+        link(&l.basedir_bin.join(name))?;
     }
-    symlink(SCANDIR, V2_SCANDIR).map_err(|e| Failure::sys(format!("link {V2_SCANDIR}"), &e))?;
+    symlink(&l.scandir, &l.v2_scandir)
+        .map_err(|e| Failure::sys(format!("link {}", l.v2_scandir.display()), &e))?;
     set_exit_code(0).map_err(|e| Failure::sys("write the exit code", &e))
 }
 
 /// How long the scanner gives services to stop at shutdown (`S6_SERVICES_GRACETIME`).
 pub(crate) fn write_timeout_stop(ms: u64) -> Result<(), Failure> {
     let ms = ms.min(u64::from(u32::MAX)); // what the scanner can read
-    let p: PathBuf = Path::new(SCANDIR).join(SCAN_TIMEOUT_STOP);
+    let p: PathBuf = svkit_core::overlay::layout()
+        .scandir
+        .join(SCAN_TIMEOUT_STOP);
     fs::write(&p, format!("{ms}\n")).map_err(|e| Failure::sys(format!("write {}", p.display()), &e))
 }
 

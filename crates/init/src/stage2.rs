@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use nix::sys::signal::Signal;
-use svkit_core::overlay::{CMDPID_FILE, RC_DB, RC_LIVE, RC_SYSTEM_SOURCES, SCANDIR, SHUTDOWN_MARK};
+use svkit_core::overlay::layout;
 use svkit_core::process::{self, Spawn};
 use svkit_core::report::show;
 
@@ -71,6 +71,8 @@ pub(crate) fn run(cmd: &[OsString]) -> ExitCode {
     if let Some(e) = boot_services(&log) {
         return e;
     }
+    // For `svstat --all-ready`: the services have been brought up (or tried).
+    let _ = File::create(&layout().booted_mark);
 
     if cmd.is_empty() {
         return ExitCode::SUCCESS;
@@ -105,7 +107,7 @@ pub(crate) fn run(cmd: &[OsString]) -> ExitCode {
         }
     };
     if contenv_uint("S6_CMD_RECEIVE_SIGNALS", 0) > 0 {
-        let _ = fs::write(CMDPID_FILE, format!("{pid}\n"));
+        let _ = fs::write(&layout().cmdpid_file, format!("{pid}\n"));
     }
     watch_cmd(pid, program, &log)
 }
@@ -127,14 +129,15 @@ fn boot_services(log: &Log) -> Option<ExitCode> {
         Ok(s) => s,
         Err(e) => {
             log.warn(format_args!(
-                "unable to write {RC_SYSTEM_SOURCES}: {}",
+                "unable to write {}: {}",
+                layout().rc_system_sources.display(),
                 svkit_core::report::strerror(&e)
             ));
             return failed(log, "unable to start the services", 111);
         }
     };
     let v = OsString::from(contenv_uint("S6_VERBOSITY", 2).to_string());
-    let mut args: Vec<OsString> = vec!["-v".into(), v.clone(), RC_DB.into()];
+    let mut args: Vec<OsString> = vec!["-v".into(), v.clone(), layout().rc_db.clone().into()];
     args.extend(sources.into_iter().map(PathBuf::into_os_string));
     let code = run_tool(&exe, "rc-compile", &args);
     if code != 0 {
@@ -150,10 +153,10 @@ fn boot_services(log: &Log) -> Option<ExitCode> {
     }
     let args: Vec<OsString> = vec![
         "-c".into(),
-        RC_DB.into(),
+        layout().rc_db.clone().into(),
         "-l".into(),
-        RC_LIVE.into(),
-        SCANDIR.into(),
+        layout().rc_live.clone().into(),
+        layout().scandir.clone().into(),
     ];
     let code = run_tool(&exe, "rc-init", &args);
     if code != 0 {
@@ -171,7 +174,7 @@ fn boot_services(log: &Log) -> Option<ExitCode> {
     ];
     let code = run_tool(&exe, "s6-rc", &args);
     if code != 0 {
-        if Path::new(SHUTDOWN_MARK).exists() {
+        if layout().shutdown_mark.exists() {
             return Some(ExitCode::SUCCESS); // interrupted by the stop of the container
         }
         return failed(
@@ -197,7 +200,7 @@ fn run_tool(exe: &Path, name: &str, args: &[OsString]) -> i32 {
 }
 
 /// The source directories for `rc-compile`: the image's `s6-rc.d`, its bundle
-/// directory, and the system definitions written now in [`RC_SYSTEM_SOURCES`] —
+/// directory, and the system definitions written now in `/run/s6/rc-sources` —
 /// `fix-attrs`, `legacy-cont-init`, `base`, `legacy-services`, `top`, and empty
 /// `user`/`user2` bundles when the image defines none.
 fn rc_sources(exe: &Path, log: &Log) -> std::io::Result<Vec<PathBuf>> {
@@ -222,7 +225,8 @@ fn rc_sources(exe: &Path, log: &Log) -> std::io::Result<Vec<PathBuf>> {
     let defined = |name: &str| sources.iter().any(|d| d.join(name).is_dir());
     let (has_user, has_user2) = (defined("user"), defined("user2"));
 
-    let sys = Path::new(RC_SYSTEM_SOURCES);
+    let sys = layout().rc_system_sources.as_path();
+    let syslogd = crate::logging::syslogd_wanted(log);
     let _ = fs::remove_dir_all(sys);
     let quoted = {
         let e = exe
@@ -264,7 +268,7 @@ fn rc_sources(exe: &Path, log: &Log) -> std::io::Result<Vec<PathBuf>> {
             ("down", legacy("services-down")),
             (
                 "dependencies",
-                if crate::logging::syslogd_wanted() {
+                if syslogd {
                     "base\nuser\nsyslogd-bundle\n".into()
                 } else {
                     "base\nuser\n".into()
@@ -274,7 +278,6 @@ fn rc_sources(exe: &Path, log: &Log) -> std::io::Result<Vec<PathBuf>> {
     )?;
     // S6_SYSLOGD: a syslog daemon (socklog on /dev/log, sorted by log), up with
     // base, before the user's services, so they can log from their start.
-    let syslogd = crate::logging::syslogd_wanted();
     if syslogd {
         for (name, files) in crate::logging::syslogd_sources(exe) {
             let d = sys.join(name);
@@ -347,7 +350,7 @@ fn run_command(argv: &[OsString], log: &Log) -> i32 {
 /// its exit code and stops the container.
 fn watch_cmd(pid: i32, name: &OsStr, log: &Log) -> ExitCode {
     let code = wait_child(pid, None).map_or(0, shell_code);
-    let _ = fs::remove_file(CMDPID_FILE);
+    let _ = fs::remove_file(&layout().cmdpid_file);
     log.info(format_args!("[cmd] {} exited {code}", show(name)));
     let _ = set_exit_code(code);
     let _ = halt();

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use svkit_core::overlay::CMDPID_FILE;
+use svkit_core::overlay::layout;
 use svkit_core::process;
 use svkit_core::report;
 
@@ -155,7 +155,7 @@ pub(crate) fn signal_hook(name: &str) -> ExitCode {
     let Some(sig) = sig else {
         return ExitCode::from(100);
     };
-    let cmdpid = fs::read_to_string(CMDPID_FILE)
+    let cmdpid = fs::read_to_string(&layout().cmdpid_file)
         .ok()
         .and_then(|s| s.trim().parse::<i32>().ok());
     if let Some(pid) = cmdpid.filter(|_| crate::stage2::forwarded(sig)) {

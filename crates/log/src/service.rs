@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use nix::unistd::{Gid, Uid, User};
 use svkit_core::envdir;
 use svkit_core::getopt::Getopt;
-use svkit_core::overlay::CONTAINER_ENV;
+use svkit_core::overlay::layout;
 use svkit_core::process::Spawn;
 use svkit_core::report::{Failure, show, warn};
 
@@ -35,7 +35,7 @@ const NOBODY: u32 = 65534;
 /// `S6_LOGGING_SCRIPT` from the container environment, then our own, split on
 /// blanks; the default when neither has it.
 fn script_words() -> Vec<OsString> {
-    let from_file = match envdir::read_value(&Path::new(CONTAINER_ENV).join("S6_LOGGING_SCRIPT")) {
+    let from_file = match envdir::read_value(&layout().container_env.join("S6_LOGGING_SCRIPT")) {
         Ok(envdir::Value::Set(v)) => Some(v),
         _ => None,
     };

@@ -30,10 +30,11 @@ use svkit_core::report::{self, Failure, show};
 use engine::{Outcome, Settings, Way};
 use live::Live;
 
-/// Where `rc` finds the live state unless told (`-l`).
-pub const DEFAULT_LIVE: &str = "/run/s6-rc";
-/// Where `rc-init` finds the database unless told (`-c`).
-pub const DEFAULT_DB: &str = "/run/s6/db";
+/// Where `rc` finds the live state unless told (`-l`): `/run/s6-rc`, under
+/// `SVKIT_RUNTIME_DIR` when that moves the runtime directory.
+fn default_live() -> PathBuf {
+    svkit_core::overlay::layout().rc_live.clone()
+}
 
 const RC_USAGE: &str = "[ -v verbosity ] [ -n ] [ -t timeout ] [ -l live ] [ -u | -d | -D ] [ -p ] [ -a ] [ -b ] help|list|listall|change [ servicenames... ]";
 const RC_HELP: &str = "\
@@ -48,7 +49,7 @@ up now with -a. -t gives up after ms (exit 2); -n prints what would be done;
 -b waits for another rc to finish; -v 2 prints a line per service.
 Exits 0, 1 if some services failed, 2 on timeout, 3 for an unknown name,
 4 for an invalid database, 100 for bad usage, 111 for a system error.
-Live directory: /run/s6-rc by default. See docs/s6-rc.md.
+Live directory: /run/s6-rc by default ($SVKIT_RUNTIME_DIR/s6-rc when set). See docs/s6-rc.md.
 ";
 
 /// `rc` (s6-rc).
@@ -68,7 +69,7 @@ fn rc_run(prog: &str, args: &[OsString]) -> Result<u8, Failure> {
     let mut verbosity = 1;
     let mut dry_run = false;
     let mut timeout = 0;
-    let mut live_dir = PathBuf::from(DEFAULT_LIVE);
+    let mut live_dir = default_live();
     let (mut way, mut force, mut prune, mut all, mut block) = (Way::Up, false, false, false, false);
     let mut opts = Getopt::new(args, "v:nt:l:uUdDpab");
     for o in opts.by_ref() {
@@ -244,10 +245,11 @@ const INIT_USAGE: &str = "[ -c db ] [ -l live ] [ -t timeout ] scandir";
 const INIT_HELP: &str = "\
 rc-init [ -c DB ] [ -l LIVE ] [ -t ms ] SCANDIR
 Lays out the live directory LIVE (default /run/s6-rc) for database DB (default
-/run/s6/db, written by rc-compile): each longrun is copied to
-LIVE/servicedirs/NAME with a down file, linked as SCANDIR/NAME, and handed to
-the scanner running on SCANDIR; returns once every supervisor has started
-(-t gives up after ms, default 10000). Nothing is brought up: rc does that.
+/run/s6/db, written by rc-compile; both under $SVKIT_RUNTIME_DIR when set):
+each longrun is copied to LIVE/servicedirs/NAME with a down file, linked as
+SCANDIR/NAME, and handed to the scanner running on SCANDIR; returns once every
+supervisor has started (-t gives up after ms, default 10000). Nothing is
+brought up: rc does that.
 ";
 
 /// `rc-init [-c DB] [-l LIVE] SCANDIR`
@@ -258,8 +260,8 @@ pub fn rc_init(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 }
 
 fn init_run(args: &[OsString]) -> Result<(), Failure> {
-    let mut db = PathBuf::from(DEFAULT_DB);
-    let mut live = PathBuf::from(DEFAULT_LIVE);
+    let mut db = svkit_core::overlay::layout().rc_db.clone();
+    let mut live = default_live();
     let mut timeout = 10_000;
     let mut opts = Getopt::new(args, "c:l:t:");
     for o in opts.by_ref() {

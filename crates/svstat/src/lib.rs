@@ -1,5 +1,6 @@
 //! `svstat` (s6-svstat): prints the status of supervised services — s6's human
-//! line, s6's `-o` fields, or one JSON object per service.
+//! line, s6's `-o` fields, or one JSON object per service — and, with
+//! `--all-ready`, probes a whole scan directory ([`ready`]).
 //!
 //! Invariants: for a single directory the human line and the field line are
 //! byte-for-byte what s6-svstat 2.11 prints for the same status file; a directory
@@ -18,18 +19,25 @@ use svkit_core::report::{self, Failure, show};
 use svkit_core::servicedir::{DOWN, LOCK};
 use svkit_core::{Exit, Status, Tai64n, deathtally, lock, signals, status};
 
+mod ready;
+
 const USAGE: &str = "[ -uwNrpestg | -o up,wantedup,normallyup,ready,paused,pid,exitcode,signal,\
                      signum,updownsince,readysince,updownfor,readyfor,pgid ] [ -n ] [ --json ] \
-                     servicedir...";
+                     servicedir... | --all-ready [ scandir ]";
 const HELP: &str = "\
 svstat [ -uwNrpestg | -o FIELD,... ] [ -n ] [ --json ] DIR...
+svstat --all-ready [ SCANDIR ]
 Print the status of each supervised DIR: s6-svstat's line by default, the named
 fields with -o (up wantedup normallyup ready paused pid exitcode signal signum
 updownsince readysince updownfor readyfor pgid; prefixes work) or the short
 options (-u up -w wantedup -N normallyup -r ready -p pid -e exitcode -s signal
 -t updownfor -g pgid), one JSON object per service with --json. -n prints
 signals as numbers. With several DIRs each line starts with \"DIR: \".
-Exit 0, or 1 if a DIR is not supervised. See docs/svstat.md.
+Exit 0, or 1 if a DIR is not supervised.
+--all-ready (a probe) exits 0 only when every service of SCANDIR (default: the
+container's, /run/service) that is normally up or wanted up is up, and ready if
+it declares readiness; otherwise it prints one line per problem and exits 1.
+See docs/svstat.md.
 ";
 
 /// The `-o` fields, in s6's table order (which decides prefix matches).
@@ -76,6 +84,7 @@ struct Opts {
     fields: Vec<Field>,
     numeric: bool,
     json: bool,
+    all_ready: bool,
     dirs: Vec<PathBuf>,
 }
 
@@ -88,7 +97,14 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         print!("{HELP}");
         return ExitCode::SUCCESS;
     }
-    match parse(rest).and_then(|o| run(&prog, &o)) {
+    let result = parse(rest).and_then(|o| {
+        if o.all_ready {
+            ready::run(o.dirs.first().map(PathBuf::as_path))
+        } else {
+            run(&prog, &o)
+        }
+    });
+    match result {
         Ok(e) => e.into(),
         Err(f) => report::die(&prog, USAGE, &f),
     }
@@ -112,12 +128,13 @@ fn field_named(token: &[u8]) -> Result<Field, Failure> {
 }
 
 fn parse(args: &[OsString]) -> Result<Opts, Failure> {
-    // --json is svkit's own option: recognised anywhere before a `--`.
+    // --json and --all-ready are svkit's own: recognised anywhere before a `--`.
     let end = args.iter().position(|a| a == "--").unwrap_or(args.len());
     let json = args[..end].iter().any(|a| a == "--json");
+    let all_ready = args[..end].iter().any(|a| a == "--all-ready");
     let args: Vec<OsString> = args[..end]
         .iter()
-        .filter(|a| *a != "--json")
+        .filter(|a| *a != "--json" && *a != "--all-ready")
         .chain(&args[end..])
         .cloned()
         .collect();
@@ -125,6 +142,7 @@ fn parse(args: &[OsString]) -> Result<Opts, Failure> {
         fields: Vec::new(),
         numeric: false,
         json,
+        all_ready,
         dirs: Vec::new(),
     };
     let mut g = Getopt::new(&args, "uwNrpestgno:");
@@ -158,7 +176,8 @@ fn parse(args: &[OsString]) -> Result<Opts, Failure> {
         return Err(Failure::new(Exit::Usage, "too many option fields"));
     }
     o.dirs = g.rest().iter().map(PathBuf::from).collect();
-    if o.dirs.is_empty() {
+    let probe_ok = o.dirs.len() <= 1 && o.fields.is_empty() && !o.numeric && !o.json;
+    if (o.all_ready && !probe_ok) || (!o.all_ready && o.dirs.is_empty()) {
         return Err(Failure::usage());
     }
     Ok(o)
@@ -417,6 +436,22 @@ mod tests {
         let o = p(&["-p", "-o", "up", "-n", "--json", "x"]).unwrap();
         assert_eq!(o.fields, [Field::Pid, Field::Up]);
         assert!(o.numeric && o.json);
+    }
+
+    #[test]
+    fn all_ready_takes_at_most_one_scandir_and_no_fields() {
+        let o = p(&["--all-ready"]).unwrap();
+        assert!(o.all_ready && o.dirs.is_empty());
+        let o = p(&["--all-ready", "/run/service"]).unwrap();
+        assert_eq!(o.dirs, [PathBuf::from("/run/service")]);
+        for bad in [
+            &["--all-ready", "a", "b"][..],
+            &["--all-ready", "-u"],
+            &["--all-ready", "--json"],
+        ] {
+            assert_eq!(p(bad).unwrap_err().exit, Exit::Usage, "{bad:?}");
+        }
+        assert_eq!(p(&[]).unwrap_err().exit, Exit::Usage);
     }
 
     #[test]
