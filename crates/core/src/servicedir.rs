@@ -55,9 +55,10 @@ pub const SCAN_TIMEOUT_STOP: &str = ".s6-svscan/timeout-stop";
 /// Exec'd by the scanner on a fatal error.
 pub const SCAN_CRASH: &str = ".s6-svscan/crash";
 
-/// Copies a service directory tree: regular files with their modes, symlinks as
-/// links, directories with their modes; a supervisor's runtime state
-/// (`supervise/`, `event/`) is left out.
+/// Copies a service directory tree: regular files with their modes (executable
+/// ones through [`place_script`], so they still run from a `noexec` copy),
+/// symlinks as links, directories with their modes; a supervisor's runtime
+/// state (`supervise/`, `event/`) is left out.
 pub fn copy_tree(src: &std::path::Path, dst: &std::path::Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dst)?;
     std::fs::set_permissions(dst, std::fs::metadata(src)?.permissions())?;
@@ -73,6 +74,9 @@ pub fn copy_tree(src: &std::path::Path, dst: &std::path::Path) -> std::io::Resul
             std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)?;
         } else if ty.is_dir() {
             copy_tree(&from, &to)?;
+        } else if std::os::unix::fs::PermissionsExt::mode(&e.metadata()?.permissions()) & 0o111 != 0
+        {
+            place_script(&from, &to)?;
         } else {
             std::fs::copy(&from, &to)?;
         }

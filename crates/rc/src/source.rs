@@ -313,9 +313,24 @@ fn check_entries(dir: &Path, kind: Kind, problems: &mut Problems) {
     };
     let mut names: Vec<_> = rd.filter_map(Result::ok).map(|e| e.file_name()).collect();
     names.sort();
+    // A oneshot's up/down may run a script kept beside them (the linuxserver
+    // images' `up` is `/etc/s6-overlay/s6-rc.d/NAME/run`): that file is used.
+    let scripts: String = if kind == Kind::Oneshot {
+        ["up", "down"]
+            .iter()
+            .filter_map(|f| fs::read_to_string(dir.join(f)).ok())
+            .collect()
+    } else {
+        String::new()
+    };
+    let here = dir.file_name().map(|d| d.to_string_lossy().into_owned());
+    let named_by_script = |n: &str| {
+        here.as_ref()
+            .is_some_and(|d| scripts.contains(&format!("{d}/{n}")))
+    };
     for n in names {
         let Some(n) = n.to_str() else { continue };
-        if n.starts_with('.') || COMMON.contains(&n) || own.contains(&n) {
+        if n.starts_with('.') || COMMON.contains(&n) || own.contains(&n) || named_by_script(n) {
             continue;
         }
         if kind == Kind::Longrun && LONGRUN_OTHER.contains(&n) {
