@@ -272,3 +272,42 @@ fn cycles_and_undefined_names_refuse_to_boot() {
         order(&c.root)
     );
 }
+
+/// The shipped s6-rc sample (`tools/sample-rc`, used by Dockerfile.s6-rc.example)
+/// as `USER 1000` on a read-only root with a noexec tmpfs /run: the init-*
+/// oneshot writes the page from the container environment, the web service
+/// becomes ready through its data/check, its logger stamps the access lines on
+/// stdout, and the probe passes before the CMD's exit code ends the container.
+#[test]
+fn the_s6_rc_sample_boots_read_only_as_a_user() {
+    let mut sb = Sandbox::new();
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/sample-rc/etc");
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", sample.display()))
+        .arg(sb.join("etc"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let c = sb.container(
+        &["-O", "-u", "1000:1000", "-e", "GREETING=hi there"],
+        &[
+            "sh",
+            "-c",
+            "svstat --all-ready || exit 9; busybox wget -q -O - http://127.0.0.1:8080/ || exit 10; exit 4",
+        ],
+    );
+    let code = sb.wait_exit(c.pid);
+    let out = sb.log("container");
+    assert_eq!(code, Some(4), "{out}");
+    for line in [
+        "init-www: page written\n",
+        "all ready: 2 services up\n",
+        "hi there\n",
+        ": url:/\n",
+        ": response:200\n",
+    ] {
+        assert!(out.contains(line), "{line:?} in:\n{out}");
+    }
+    assert!(!out.contains("rc-compile: warning"), "{out}");
+}
