@@ -733,3 +733,51 @@ fn chain_loaders_keep_ignored_signals_like_s6() {
         assert_same(tool, &s6, &ours);
     }
 }
+
+/// Without root (Kubernetes' `runAsUser` with `supplementalGroups`), a switch
+/// to the user the process already is changes nothing and keeps its groups,
+/// where s6 fails on setgroups; a switch to anyone else is refused in one line
+/// that says why, where s6 names the failing call.
+#[test]
+fn setuidgid_without_root_keeps_the_ids_it_has_and_says_why_it_cannot_switch() {
+    let sb = Sandbox::new();
+    let u = Users::new(&sb);
+    // uid 1500 may not be able to reach the build directory: a copy from here.
+    fs::set_permissions(
+        sb.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let ours = sb.join("s6-setuidgid");
+    fs::copy(svkit_bin(), &ours).unwrap();
+    let as_alice = |prog: &Path, args: &[&str]| {
+        Command::new("unshare")
+            .arg("--mount")
+            .arg(&u.wrapper)
+            .args([
+                "setpriv",
+                "--reuid=1500",
+                "--regid=1500",
+                "--groups=1500,4242",
+            ])
+            .arg(prog)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let s6 = as_alice(&s6_bin("s6-setuidgid"), &["alice", "id", "-G"]);
+    assert_eq!(s6.status.code(), Some(111), "s6 fails: {s6:?}");
+    let out = as_alice(&ours, &["alice", "id", "-G"]);
+    assert_eq!(
+        (out.status.code(), stdout_of(&out)),
+        (Some(0), "1500 4242\n".to_owned()),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = as_alice(&ours, &["bob", "true"]);
+    assert_eq!(out.status.code(), Some(111));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "s6-setuidgid: fatal: unable to switch to uid 1501 gid 1600: only root can switch users, and this runs as uid 1500\n"
+    );
+}

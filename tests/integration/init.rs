@@ -789,3 +789,34 @@ fn svkit_runtime_dir_moves_the_tree() {
         "s6-rc finds its live state: {out}"
     );
 }
+
+/// A runtime directory that cannot be used is fatal with s6's wording and 111;
+/// S6_LOGGING on a noexec runtime directory is left out with a warning instead
+/// of a logger that can never start (everyone would block on its FIFO).
+#[test]
+fn unusable_runtime_directories_and_a_noexec_catch_all_say_why() {
+    let mut sb = Sandbox::new();
+    let c = sb.container(
+        &["-u", "1000:1000", "-e", "SVKIT_RUNTIME_DIR=/etc/rt"],
+        &["true"],
+    );
+    assert_eq!(exit_of(&mut sb, &c), 111);
+    assert_eq!(
+        sb.log("container"),
+        "init: fatal: unable to use /etc/rt as the runtime directory: Permission denied\n"
+    );
+
+    let mut sb = Sandbox::new();
+    let c = sb.container(
+        &["-O", "-e", "S6_LOGGING=1"],
+        &["sh", "-c", "echo from the cmd; exit 6"],
+    );
+    let code = exit_of(&mut sb, &c);
+    let out = sb.log("container");
+    assert_eq!(code, 6, "{out}");
+    assert!(
+        out.contains("init: warning: S6_LOGGING=1 needs a runtime directory that allows exec (/run is noexec): no catch-all logger, everything goes to the console\n"),
+        "{out}"
+    );
+    assert!(out.contains("from the cmd\n"), "{out}");
+}

@@ -142,8 +142,10 @@ fn already_in(gid: Gid, groups: &[Gid]) -> bool {
 }
 
 /// Switches to `ids`: the group list, then the gid, then the uid. Without root
-/// (a container run with `USER`), only a "switch" to the ids we already have
-/// works; any other is refused in one clear line before anything changes.
+/// (a container run with `USER`), only a "switch" to the uid and gid we already
+/// have works, and keeps the groups we have (Kubernetes' `fsGroup` and
+/// `supplementalGroups` among them); any other is refused in one clear line
+/// before anything changes.
 fn apply(ids: &Ids) -> Result<(), Failure> {
     let me = Uid::effective();
     if !me.is_root() {
@@ -157,6 +159,9 @@ fn apply(ids: &Ids) -> Result<(), Failure> {
                      and this runs as uid {me}"
                 ),
             ));
+        }
+        if Uid::current() == me && nix::unistd::getgid() == getegid() {
+            return Ok(());
         }
     }
     if let Some(list) = &ids.groups {

@@ -107,8 +107,8 @@ pub fn runtime_dir_from_env() -> Option<PathBuf> {
 }
 
 /// This process's layout: under `SVKIT_RUNTIME_DIR` when set (and absolute);
-/// else under `/run`, unless only [`FALLBACK`] holds a tree and it is ours.
-/// Settled on first use.
+/// else under `/run`, unless a scanner runs on [`FALLBACK`]'s tree, none on
+/// `/run`'s, and the fallback is ours. Settled on first use.
 pub fn layout() -> &'static Layout {
     LAYOUT.get_or_init(|| Layout::at(&runtime_dir_from_env().unwrap_or_else(discover)))
 }
@@ -120,7 +120,11 @@ fn discover() -> PathBuf {
         std::fs::symlink_metadata(fallback)
             .is_ok_and(|m| m.is_dir() && m.uid() == nix::unistd::geteuid().as_raw())
     };
-    if !Path::new(RUN).join("service").exists() && fallback.join("service").is_dir() && ours() {
+    let scanning = |run: &Path| {
+        crate::lock::is_locked(&run.join("service").join(crate::servicedir::SCAN_LOCK))
+            .unwrap_or(false)
+    };
+    if !scanning(Path::new(RUN)) && scanning(fallback) && ours() {
         fallback.to_path_buf()
     } else {
         PathBuf::from(RUN)
@@ -131,7 +135,9 @@ fn discover() -> PathBuf {
 /// runtime directory, before anything reads the layout). Returns the layout in
 /// force, which is the one asked for unless the layout was already settled.
 pub fn settle(run: &Path) -> &'static Layout {
-    LAYOUT.get_or_init(|| Layout::at(run))
+    let l = LAYOUT.get_or_init(|| Layout::at(run));
+    debug_assert_eq!(l.run, run, "the layout was read before it was settled");
+    l
 }
 
 /// s6-overlay's `S6_KEEP_ENV` test, shared by `/init` and `with-contenv`: on when

@@ -316,22 +316,26 @@ fn services_down(log: &Log) {
 
 /// Makes a copied script executable if it is not, and reports CRLF line endings.
 fn fix_script(copy: &Path, src: &Path, log: &Log) {
-    let Ok(meta) = fs::symlink_metadata(copy) else {
-        return;
-    };
-    if !meta.is_file() {
-        return;
+    // The copy may be a link to the image's file (a noexec runtime directory):
+    // only a real copy is made executable, and the lines are read in the image.
+    if let Some(meta) = fs::symlink_metadata(copy)
+        .ok()
+        .filter(fs::Metadata::is_file)
+    {
+        let mode = meta.permissions().mode();
+        if mode & 0o111 == 0 {
+            log.warn(format_args!(
+                "{} is not executable: running it anyway (make it executable in the image)",
+                show(src)
+            ));
+            let _ = fs::set_permissions(copy, fs::Permissions::from_mode(mode | 0o755));
+        }
     }
-    let mode = meta.permissions().mode();
-    if mode & 0o111 == 0 {
-        log.warn(format_args!(
-            "{} is not executable: running it anyway (make it executable in the image)",
-            show(src)
-        ));
-        let _ = fs::set_permissions(copy, fs::Permissions::from_mode(mode | 0o755));
+    if !fs::metadata(src).is_ok_and(|m| m.is_file()) {
+        return;
     }
     let mut head = [0u8; 128];
-    if let Ok(n) = File::open(copy).and_then(|mut f| f.read(&mut head)) {
+    if let Ok(n) = File::open(src).and_then(|mut f| f.read(&mut head)) {
         let first = head[..n].split(|&b| b == b'\n').next().unwrap_or_default();
         if first.starts_with(b"#!") && first.ends_with(b"\r") {
             log.warn(format_args!(

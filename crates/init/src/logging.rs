@@ -49,6 +49,16 @@ pub(crate) fn catch_all(exe: &Path, log: &Log) -> Result<Option<OwnedFd>, Failur
     if mode == 0 {
         return Ok(None);
     }
+    if svkit_core::servicedir::is_noexec(&layout().scandir) {
+        // Its run script is generated there: it could not start, and everyone
+        // would block on a FIFO nobody reads.
+        log.warn(format_args!(
+            "S6_LOGGING={mode} needs a runtime directory that allows exec ({} is noexec): \
+             no catch-all logger, everything goes to the console",
+            layout().run.display()
+        ));
+        return Ok(None);
+    }
     let bin = exe.parent().unwrap_or(Path::new("/command"));
     let dir = layout().scandir.join(SERVICE);
     let logs = &layout().uncaught_logs;
@@ -105,7 +115,7 @@ pub(crate) fn catch_all(exe: &Path, log: &Log) -> Result<Option<OwnedFd>, Failur
         script.push_str(&w.to_string_lossy());
     }
     script.push(' ');
-    script.push_str(&logs.to_string_lossy());
+    script.push_str(&execline_quote(&logs.to_string_lossy()));
     script.push('\n');
     write_exec(&dir.join("run"), &script).map_err(|e| sys("write its run script", e))?;
 
@@ -123,6 +133,12 @@ pub(crate) fn catch_all(exe: &Path, log: &Log) -> Result<Option<OwnedFd>, Failur
     nix::unistd::dup2_stdout(&w).map_err(|e| sys("redirect stdout", e.into()))?;
     nix::unistd::dup2_stderr(&w).map_err(|e| sys("redirect stderr", e.into()))?;
     Ok(Some(console))
+}
+
+/// `s` as one execline word, whatever it holds (a runtime directory given by
+/// `SVKIT_RUNTIME_DIR` may have blanks).
+fn execline_quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 fn write_exec(path: &Path, body: &str) -> std::io::Result<()> {
@@ -183,6 +199,13 @@ pub(crate) fn syslogd_wanted(log: &Log) -> bool {
             "S6_SYSLOGD needs root (it creates /dev/log and runs as its own users): \
              not started, as this runs as uid {}",
             Uid::effective()
+        ));
+        return false;
+    }
+    if svkit_core::servicedir::is_noexec(&layout().run) {
+        log.warn(format_args!(
+            "S6_SYSLOGD needs a runtime directory that allows exec ({} is noexec): not started",
+            layout().run.display()
         ));
         return false;
     }

@@ -13,7 +13,7 @@ use std::fs::{self, DirBuilder, File};
 use std::io::{self, Read};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, symlink};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
@@ -224,7 +224,15 @@ fn runtime_dir(log: &Log) -> Result<PathBuf, Failure> {
                 format!("{RUNTIME_DIR_VAR}={}: not an absolute path", show(&v)),
             ));
         }
-        make_runtime_dir(&dir, false)?;
+        make_runtime_dir(&dir, false).map_err(|why| {
+            Failure::new(
+                Exit::System,
+                format!(
+                    "unable to use {} as the runtime directory: {why}",
+                    dir.display()
+                ),
+            )
+        })?;
         if dir != Path::new(RUN) {
             log.info(format_args!(
                 "[s6-init] runtime directory {} ({RUNTIME_DIR_VAR})",
@@ -238,13 +246,13 @@ fn runtime_dir(log: &Log) -> Result<PathBuf, Failure> {
         Err(f) => f.msg,
     };
     let dir = PathBuf::from(FALLBACK);
-    make_runtime_dir(&dir, true).map_err(|f| {
+    make_runtime_dir(&dir, true).map_err(|fallback| {
         Failure::new(
-            f.exit,
+            Exit::System,
             format!(
-                "{why}, and {}; give the container a writable /run (an emptyDir, --tmpfs /run) \
-                 or set {RUNTIME_DIR_VAR} to a writable directory",
-                f.msg
+                "unable to find a runtime directory: {why}, and {FALLBACK}: {fallback}; give the \
+                 container a writable /run (an emptyDir, --tmpfs /run) or set {RUNTIME_DIR_VAR} \
+                 to a writable directory"
             ),
         )
     })?;
@@ -255,43 +263,39 @@ fn runtime_dir(log: &Log) -> Result<PathBuf, Failure> {
 }
 
 /// Creates the runtime directory `dir` if it is missing and checks that we can
-/// write it. In `/tmp` (`shared`), it must also be a real directory of our own,
-/// not something another user left there.
-fn make_runtime_dir(dir: &Path, shared: bool) -> Result<(), Failure> {
-    DirBuilder::new()
-        .mode(0o755)
-        .recursive(!shared)
-        .create(dir)
-        .or_else(|e| match e.kind() {
-            io::ErrorKind::AlreadyExists => Ok(()),
-            _ => Err(Failure::sys(format!("create {}", dir.display()), &e)),
-        })?;
-    if shared {
-        use std::os::unix::fs::MetadataExt;
-        let m = fs::symlink_metadata(dir)
-            .map_err(|e| Failure::sys(format!("stat {}", dir.display()), &e))?;
-        if !m.is_dir() || m.uid() != Uid::effective().as_raw() {
-            return Err(Failure::new(
-                Exit::System,
-                format!(
-                    "{} is not a directory of uid {}",
-                    dir.display(),
-                    Uid::effective()
-                ),
+/// write it; the reason when we cannot use it. In `/tmp` (`shared`), it must
+/// also be a real directory of our own (not a link, not another user's), it is
+/// made 0755 whatever it was, and root does not use it when `/tmp` lets anyone
+/// rename it away (world-writable without the sticky bit).
+fn make_runtime_dir(dir: &Path, shared: bool) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let me = Uid::effective();
+    if shared && me.is_root() {
+        let parent = dir.parent().unwrap_or(Path::new("/"));
+        let m = fs::metadata(parent).map_err(|e| strerror(&e))?;
+        if m.mode() & 0o1002 == 0o002 {
+            return Err(format!(
+                "{} is world-writable without the sticky bit",
+                parent.display()
             ));
         }
+    }
+    match DirBuilder::new().mode(0o755).recursive(!shared).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(strerror(&e)),
+    }
+    if shared {
+        let m = fs::symlink_metadata(dir).map_err(|e| strerror(&e))?;
+        if !m.is_dir() || m.uid() != me.as_raw() {
+            return Err(format!("not a directory of uid {me}"));
+        }
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).map_err(|e| strerror(&e))?;
     }
     if writable(dir) {
         Ok(())
     } else {
-        Err(Failure::new(
-            Exit::System,
-            format!(
-                "{} is not writable by uid {}",
-                dir.display(),
-                Uid::effective()
-            ),
-        ))
+        Err(format!("not writable by uid {me}"))
     }
 }
 

@@ -315,18 +315,22 @@ fn check_entries(dir: &Path, kind: Kind, problems: &mut Problems) {
     names.sort();
     // A oneshot's up/down may run a script kept beside them (the linuxserver
     // images' `up` is `/etc/s6-overlay/s6-rc.d/NAME/run`): that file is used.
-    let scripts: String = if kind == Kind::Oneshot {
+    let scripts: Vec<String> = if kind == Kind::Oneshot {
         ["up", "down"]
             .iter()
             .filter_map(|f| fs::read_to_string(dir.join(f)).ok())
             .collect()
     } else {
-        String::new()
+        Vec::new()
     };
     let here = dir.file_name().map(|d| d.to_string_lossy().into_owned());
     let named_by_script = |n: &str| {
-        here.as_ref()
-            .is_some_and(|d| scripts.contains(&format!("{d}/{n}")))
+        let Some(d) = &here else { return false };
+        let path = format!("/{d}/{n}");
+        scripts.iter().any(|text| {
+            text.split(|c: char| c.is_whitespace() || c == '"' || c == '\'')
+                .any(|word| word.ends_with(&path))
+        })
     };
     for n in names {
         let Some(n) = n.to_str() else { continue };

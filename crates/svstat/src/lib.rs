@@ -35,8 +35,9 @@ options (-u up -w wantedup -N normallyup -r ready -p pid -e exitcode -s signal
 signals as numbers. With several DIRs each line starts with \"DIR: \".
 Exit 0, or 1 if a DIR is not supervised.
 --all-ready (a probe) exits 0 only when every service of SCANDIR (default: the
-container's, /run/service) that is normally up or wanted up is up, and ready if
-it declares readiness; otherwise it prints one line per problem and exits 1.
+container's, /run/service or $SVKIT_RUNTIME_DIR/service) that is normally up or
+wanted up is up, and ready if it declares readiness; otherwise it prints one
+line per problem and exits 1.
 See docs/svstat.md.
 ";
 

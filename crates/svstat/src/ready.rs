@@ -73,6 +73,15 @@ fn services(scandir: &Path) -> Result<Vec<(String, PathBuf)>, Failure> {
     Ok(out)
 }
 
+/// Whether `a` and `b` are the same directory, however they are spelt.
+fn same_dir(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(x), Ok(y)) => (x.dev(), x.ino()) == (y.dev(), y.ino()),
+        _ => a == b,
+    }
+}
+
 /// Runs the probe on `scandir` (the container's when `None`).
 pub(crate) fn run(scandir: Option<&Path>) -> Result<Exit, Failure> {
     let l = layout();
@@ -82,7 +91,7 @@ pub(crate) fn run(scandir: Option<&Path>) -> Result<Exit, Failure> {
     if scan_lock.exists() && !lock::is_locked(&scan_lock).unwrap_or(true) {
         problems.push("the scanner is not running".to_owned());
     }
-    if scandir == l.scandir {
+    if same_dir(scandir, &l.scandir) {
         if !l.booted_mark.exists() {
             problems.push("the container is still booting".to_owned());
         }
