@@ -55,6 +55,18 @@ pub const SCAN_TIMEOUT_STOP: &str = ".s6-svscan/timeout-stop";
 /// Exec'd by the scanner on a fatal error.
 pub const SCAN_CRASH: &str = ".s6-svscan/crash";
 
+/// The names of `dir`'s entries that do not start with a dot, in bytewise order:
+/// how a scan directory, `cont-init.d` or `services.d` is read.
+pub fn visible_names(dir: &std::path::Path) -> std::io::Result<Vec<std::ffi::OsString>> {
+    let mut names: Vec<std::ffi::OsString> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .filter(|n| !n.as_encoded_bytes().starts_with(b"."))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
 /// Copies a service directory tree: regular files with their modes (executable
 /// ones through [`place_script`], so they still run from a `noexec` copy),
 /// symlinks as links, directories with their modes; a supervisor's runtime

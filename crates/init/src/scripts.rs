@@ -23,16 +23,11 @@ use crate::settings::Log;
 
 /// The entries of `dir` to run, in bytewise order; a missing directory has none.
 pub(crate) fn entries(dir: &Path) -> Vec<PathBuf> {
-    let Ok(rd) = fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut names: Vec<OsString> = rd
-        .filter_map(Result::ok)
-        .map(|e| e.file_name())
-        .filter(|n| !n.as_bytes().starts_with(b"."))
-        .collect();
-    names.sort();
-    names.into_iter().map(|n| dir.join(n)).collect()
+    svkit_core::servicedir::visible_names(dir)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|n| dir.join(n))
+        .collect()
 }
 
 /// The `#!` line of a file: interpreter and optional argument, raw.

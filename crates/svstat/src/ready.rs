@@ -47,14 +47,8 @@ fn verdict(dir: &Path) -> Verdict {
 
 /// The service directories of `scandir` (and their loggers), by name.
 fn services(scandir: &Path) -> Result<Vec<(String, PathBuf)>, Failure> {
-    let entries =
-        fs::read_dir(scandir).map_err(|e| Failure::sys(format!("read {}", show(scandir)), &e))?;
-    let mut names: Vec<_> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.file_name())
-        .filter(|n| !n.as_encoded_bytes().starts_with(b"."))
-        .collect();
-    names.sort();
+    let names = svkit_core::servicedir::visible_names(scandir)
+        .map_err(|e| Failure::sys(format!("read {}", show(scandir)), &e))?;
     let mut out = Vec::new();
     for name in names {
         let dir = scandir.join(&name);
