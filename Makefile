@@ -7,13 +7,15 @@
 #                   integration tests (one boots the tarball in a busybox-only root)
 #   make dist       dist/svkit-VERSION-ARCH.tar.gz (+ .sha256): static, reproducible
 #   make bench      svkit against s6, runit and daemontools (bench/results/latest.*)
+#   make fuzz       each fuzz target under libFuzzer for FUZZ_SECONDS (needs nightly and
+#                   cargo-fuzz; make test runs the same targets briefly on stable)
 #   make install DESTDIR=<dir>   lay out <dir>/command/... and <dir>/usr/bin/...
 #   make clean
 
 CARGO  ?= cargo
 BIN    := target/release/svkit
 
-.PHONY: all build demo demo-scandir test lint unit dist bench install clean
+.PHONY: all build demo demo-scandir test lint unit dist bench fuzz install clean
 
 all: build
 
@@ -56,6 +58,11 @@ bench: build
 	fi; \
 	$(CARGO) build --release --locked -p svkit-bench && \
 	target/release/svkit-bench --svkit $$bin --out bench/results
+
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS := status envdir machine execline log_script rc_source
+fuzz:
+	sh tools/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 install: build
 	@if [ -z "$(DESTDIR)" ]; then \

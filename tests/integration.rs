@@ -14,6 +14,8 @@ mod chain;
 mod dist;
 #[path = "integration/execline.rs"]
 mod execline;
+#[path = "integration/fuzz.rs"]
+mod fuzz;
 #[path = "integration/init.rs"]
 mod init;
 #[path = "integration/interop.rs"]
@@ -22,6 +24,8 @@ mod interop;
 mod log;
 #[path = "integration/multicall.rs"]
 mod multicall;
+#[path = "integration/permissions.rs"]
+mod permissions;
 #[path = "integration/rc.rs"]
 mod rc;
 #[path = "integration/rc_boot.rs"]

@@ -12,6 +12,8 @@ pub mod deathtally;
 pub mod envdir;
 pub mod event;
 pub mod exit;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod getopt;
 pub mod lock;
 pub mod overlay;

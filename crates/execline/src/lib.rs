@@ -26,6 +26,8 @@ use svkit_core::{Exit, process};
 
 mod builtins;
 mod env;
+#[doc(hidden)]
+pub mod fuzz;
 mod lexer;
 mod script;
 mod subst;

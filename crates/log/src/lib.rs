@@ -8,6 +8,8 @@
 //! retry deadline) and no wake-up while idle.
 #![forbid(unsafe_code)]
 
+#[doc(hidden)]
+pub mod fuzz;
 mod logdir;
 mod run;
 mod script;

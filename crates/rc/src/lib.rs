@@ -13,6 +13,8 @@
 
 mod db;
 mod engine;
+#[doc(hidden)]
+pub mod fuzz;
 mod graph;
 mod live;
 mod source;

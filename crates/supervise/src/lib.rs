@@ -12,6 +12,8 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+#[doc(hidden)]
+pub mod fuzz;
 pub mod machine;
 mod world;
 

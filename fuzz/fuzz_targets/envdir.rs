@@ -1,0 +1,4 @@
+//! cargo-fuzz target: envdir (see fuzz/Cargo.toml).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| svkit_core::fuzz::envdir(data));
