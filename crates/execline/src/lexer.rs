@@ -11,7 +11,8 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LexError {
     /// `syntax error`: an unterminated string, a backslash at the end, a bad
-    /// numeric escape, a `{` at the very end.
+    /// numeric escape (above 255, or a NUL, which no argument can hold), a `{`
+    /// at the very end.
     Syntax,
     /// `unmatched {`: the script ended inside a block.
     UnmatchedOpen,
@@ -82,6 +83,15 @@ fn control(c: u8) -> Option<u8> {
 /// The most digits a numeric escape of this base takes (`\0ooo`, `\ddd`, `\0xhh`).
 fn max_digits(base: u32) -> u32 {
     if base == 16 { 2 } else { 3 }
+}
+
+/// The byte a numeric escape stands for: 1 to 255. A NUL would end the
+/// argument it is in (found by fuzzing: `"\000"` made a word holding a NUL).
+fn escaped(value: u32) -> Result<u8, LexError> {
+    u8::try_from(value)
+        .ok()
+        .filter(|&b| b != 0)
+        .ok_or(LexError::Syntax)
 }
 
 /// Lexes a whole script. A NUL byte ends it, as in C.
@@ -235,7 +245,7 @@ pub(crate) fn parse(src: &[u8]) -> Result<Vec<Vec<u8>>, LexError> {
                 Some(d) if c != 0 => {
                     let value = value * base + d;
                     if digits + 1 == max_digits(base) {
-                        cur.push(u8::try_from(value).map_err(|_| LexError::Syntax)?);
+                        cur.push(escaped(value)?);
                         St::Quote
                     } else {
                         St::Number {
@@ -248,7 +258,7 @@ pub(crate) fn parse(src: &[u8]) -> Result<Vec<Vec<u8>>, LexError> {
                 _ => {
                     // The number ends here; this character is read again as
                     // part of the string.
-                    cur.push(u8::try_from(value).map_err(|_| LexError::Syntax)?);
+                    cur.push(escaped(value)?);
                     i -= 1;
                     St::Quote
                 }
@@ -324,6 +334,8 @@ mod tests {
             "\"\\0400\"",
             "x {",
             "\"\\0x\"",
+            "\"\\000\"",
+            "\"a\\0x00b\"",
         ] {
             assert_eq!(parse(s.as_bytes()), Err(LexError::Syntax), "{s}");
         }
