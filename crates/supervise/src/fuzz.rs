@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use svkit_core::status::Status;
 use svkit_core::tai64n::Tai64n;
 
-use crate::machine::{Input, Machine, RetryIn, Sig, State, World};
+use crate::machine::{Input, Machine, RetryIn, Sig, State, World, event_agrees};
 
 /// A world of fake processes, driven by the fuzzer's bytes.
 struct Fake {
@@ -48,14 +48,7 @@ impl World for Fake {
             panic!("event {events:?} before any status write");
         };
         for &e in events {
-            let ok = match e {
-                b'u' => st.is_up() && !st.ready,
-                b'U' => st.is_up() && st.ready,
-                b'd' => st.finishing || st.pid == 0,
-                b'D' => st.pid == 0 && st.ready && !st.finishing,
-                _ => true,
-            };
-            assert!(ok, "event {} with {st:?}", e as char);
+            assert!(event_agrees(e, &st), "event {} with {st:?}", e as char);
         }
     }
     fn spawn_run(&mut self) -> Result<i32, RetryIn> {

@@ -72,6 +72,21 @@ pub enum Input {
     Ready,
 }
 
+/// Whether event byte `e` may be sent with the status record `st` just written
+/// (s6's meanings: `u` up and not ready, `U` up and ready, `d` down or
+/// finishing, `D` down and finished, `O` no longer wanted up).
+#[must_use]
+pub fn event_agrees(e: u8, st: &Status) -> bool {
+    match e {
+        b'u' => st.is_up() && !st.ready,
+        b'U' => st.is_up() && st.ready,
+        b'd' => st.finishing || st.pid == 0,
+        b'D' => st.pid == 0 && st.ready && !st.finishing,
+        b'O' => !st.wantup,
+        _ => true,
+    }
+}
+
 /// Why a program could not be started, and when to try again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryIn(pub Duration);

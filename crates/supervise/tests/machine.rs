@@ -7,7 +7,7 @@ use svkit_core::Status;
 use svkit_core::tai64n::Tai64n;
 
 use svkit_supervise::machine::{
-    Input, KILL_AGAIN, MIN_START_GAP, Machine, RetryIn, Sig, State, World,
+    Input, KILL_AGAIN, MIN_START_GAP, Machine, RetryIn, Sig, State, World, event_agrees,
 };
 
 const TERM: i32 = 15;
@@ -92,14 +92,7 @@ impl World for Fake {
     fn notify(&mut self, events: &[u8]) {
         let st = self.last_status.expect("an event before any status write");
         for &e in events {
-            match e {
-                b'u' => assert!(st.is_up() && !st.ready, "u with {st:?}"),
-                b'U' => assert!(st.is_up() && st.ready, "U with {st:?}"),
-                b'd' => assert!(st.finishing || st.pid == 0, "d with {st:?}"),
-                b'D' => assert!(st.pid == 0 && st.ready && !st.finishing, "D with {st:?}"),
-                b'O' => assert!(!st.wantup, "O with {st:?}"),
-                _ => {}
-            }
+            assert!(event_agrees(e, &st), "{} with {st:?}", e as char);
         }
         self.events.extend_from_slice(events);
     }
