@@ -135,9 +135,9 @@ pub(crate) fn catch_all(exe: &Path, log: &Log) -> Result<Option<OwnedFd>, Failur
     Ok(Some(console))
 }
 
-/// `s` as one execline word, whatever it holds (a runtime directory given by
-/// `SVKIT_RUNTIME_DIR` may have blanks).
-fn execline_quote(s: &str) -> String {
+/// `s` as one execline word, whatever it holds (our executable's path, a
+/// runtime directory given by `SVKIT_RUNTIME_DIR`, may have blanks or quotes).
+pub(crate) fn execline_quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
@@ -222,7 +222,7 @@ pub(crate) fn syslogd_sources(exe: &Path) -> Vec<(&'static str, Vec<(&'static st
         .unwrap_or(Path::new("/command"))
         .display()
         .to_string();
-    let quoted = format!("\"{}\"", exe.display());
+    let quoted = execline_quote(&exe.to_string_lossy());
     let rotation = crate::settings::contenv("S6_LOGGING_SCRIPT").map_or_else(
         || "n20 s1000000".to_owned(),
         |s| s.to_string_lossy().into_owned(),

@@ -228,13 +228,7 @@ fn rc_sources(exe: &Path, log: &Log) -> std::io::Result<Vec<PathBuf>> {
     let sys = layout().rc_system_sources.as_path();
     let syslogd = crate::logging::syslogd_wanted(log);
     let _ = fs::remove_dir_all(sys);
-    let quoted = {
-        let e = exe
-            .to_string_lossy()
-            .replace('\\', "\\\\")
-            .replace('"', "\\\"");
-        format!("\"{e}\"")
-    };
+    let quoted = crate::logging::execline_quote(&exe.to_string_lossy());
     let legacy = |what: &str| format!("{quoted} init-legacy {what}\n");
     let service = |name: &str, kind: &str, files: &[(&str, String)]| -> std::io::Result<()> {
         let d = sys.join(name);
