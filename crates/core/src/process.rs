@@ -243,6 +243,8 @@ pub fn raise_nofile() -> Option<(u64, u64)> {
 pub struct ProcInfo {
     /// One-letter state (`R`, `S`, `Z`…).
     pub state: u8,
+    /// Parent process.
+    pub ppid: i32,
     /// Process group.
     pub pgrp: i32,
     /// Session.
@@ -269,6 +271,7 @@ pub fn proc_info(pid: i32) -> io::Result<ProcInfo> {
         .unwrap_or(100);
     Ok(ProcInfo {
         state: f.first().and_then(|s| s.bytes().next()).ok_or_else(bad)?,
+        ppid: i32::try_from(num(1)?).map_err(|_| bad())?,
         pgrp: i32::try_from(num(2)?).map_err(|_| bad())?,
         session: i32::try_from(num(3)?).map_err(|_| bad())?,
         started: boot_time()? + ticks / hz,

@@ -94,6 +94,11 @@ pub fn fatal(prog: &str, msg: impl fmt::Display) {
     emit(&format!("{prog}: fatal: {msg}\n"));
 }
 
+/// `prog: info: msg` — a fault is over (s6-rc's prefix for what is not a problem).
+pub fn info(prog: &str, msg: impl fmt::Display) {
+    emit(&format!("{prog}: info: {msg}\n"));
+}
+
 /// `prog: warning: msg`
 pub fn warn(prog: &str, msg: impl fmt::Display) {
     emit(&format!("{prog}: warning: {msg}\n"));

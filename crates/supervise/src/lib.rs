@@ -21,7 +21,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -84,53 +84,110 @@ fn supervise(prog: &str, dir: &OsStr) -> Result<(), (String, Failure)> {
     let who = format!("{prog} {}", show(dir));
     let setup = set_up(prog).map_err(|f| (who.clone(), f))?;
     let mut world = Real::new(who.clone(), dir.to_owned());
-    reclaim_orphan(&mut world);
+    reclaim_orphans(&mut world);
     let normally_down = Path::new(DOWN).exists();
     let mut m = Machine::start(&mut world, normally_down);
     run_loop(&mut m, &mut world, &setup).map_err(|f| (who, f))
 }
 
 /// Never run a service twice: if the previous supervisor of this directory died
-/// (SIGKILL, OOM) it left its `run` (or `finish`) running, and the status file still
-/// names it. That process is ours to stop when it is the session leader that
-/// started when the status says (run and finish are started with setsid; the start
-/// time rules out a recycled pid). Its process group gets the down signal and
-/// SIGCONT, then SIGKILL after `timeout-kill` (5 s if unset), before anything new
-/// is started. Called with the lock held, before the first status write.
-fn reclaim_orphan(w: &mut Real) {
+/// (SIGKILL, OOM) it left its `run` (or `finish`) running. That process is ours
+/// to stop when the status file names it — the session leader that started when
+/// the status says (run and finish are started with setsid; the start time rules
+/// out a recycled pid) — and also when the supervisor died between its fork and
+/// its status write, so that the file still names an older run: then it is a
+/// session leader working in this directory among the children of our
+/// ancestors (the scanner, or the subreaper that inherited it). Each one's process group gets
+/// the down signal and SIGCONT, then SIGKILL after `timeout-kill` (5 s if unset),
+/// before anything new is started. Called with the lock held, before the first
+/// status write; costs nothing when no supervisor ran here before.
+fn reclaim_orphans(w: &mut Real) {
     use machine::World;
     let Ok(old) = status::read_file(Path::new(STATUS)) else {
         return;
     };
-    let Ok(pid) = i32::try_from(old.pid) else {
-        return;
-    };
-    if pid <= 1 || u32::try_from(pid).is_ok_and(|p| p == std::process::id()) {
-        return;
-    }
-    let Ok(info) = process::proc_info(pid) else {
-        return; // gone
-    };
-    let ours = info.session == pid
-        && info.pgrp == pid
-        && info.state != b'Z'
-        && info.started.abs_diff(old.stamp.unix_secs()) <= 2;
-    if !ours {
-        return;
-    }
-    w.warn(&format!(
-        "the previous supervisor left pid {pid} running: stopping its process group before starting anew"
-    ));
-    let sig = w.down_signal();
-    let _ = process::killpg(pid, sig);
-    let _ = process::killpg(pid, Signal::SIGCONT as i32);
-    let grace = w.timeout_kill().unwrap_or(Duration::from_secs(5));
-    if !process::wait_exit(pid, grace).unwrap_or(false) {
-        let _ = process::killpg(pid, Signal::SIGKILL as i32);
-        if !process::wait_exit(pid, Duration::from_secs(5)).unwrap_or(false) {
-            w.warn(&format!("pid {pid} survived SIGKILL; starting anyway"));
+    let recorded = i32::try_from(old.pid).ok().filter(|&pid| {
+        process::proc_info(pid).is_ok_and(|info| {
+            is_orphan(pid, &info) && info.started.abs_diff(old.stamp.unix_secs()) <= 2
+        })
+    });
+    let mut pids: Vec<i32> = recorded.into_iter().collect();
+    pids.extend(
+        unrecorded_orphans()
+            .into_iter()
+            .filter(|p| Some(*p) != recorded),
+    );
+    for pid in pids {
+        w.warn(&format!(
+            "the previous supervisor left pid {pid} running: stopping its process group before starting anew"
+        ));
+        let sig = w.down_signal();
+        let _ = process::killpg(pid, sig);
+        let _ = process::killpg(pid, Signal::SIGCONT as i32);
+        let grace = w.timeout_kill().unwrap_or(Duration::from_secs(5));
+        if !process::wait_exit(pid, grace).unwrap_or(false) {
+            let _ = process::killpg(pid, Signal::SIGKILL as i32);
+            if !process::wait_exit(pid, Duration::from_secs(5)).unwrap_or(false) {
+                w.warn(&format!("pid {pid} survived SIGKILL; starting anyway"));
+            }
         }
     }
+}
+
+/// A live session leader other than us and PID 1: how `run` and `finish` start.
+fn is_orphan(pid: i32, info: &process::ProcInfo) -> bool {
+    pid > 1
+        && u32::try_from(pid).is_ok_and(|p| p != std::process::id())
+        && info.session == pid
+        && info.pgrp == pid
+        && info.state != b'Z'
+}
+
+/// Session leaders working in this directory among the children of our
+/// ancestors: a `run` or `finish` whose supervisor died before recording it was
+/// inherited by the nearest subreaper above that supervisor — the scanner, or
+/// whatever started the scanner, or PID 1 — which is one of our ancestors too
+/// when we replace it. A handful of `children` lists, not a walk of `/proc`.
+fn unrecorded_orphans() -> Vec<i32> {
+    let Ok(here) = std::fs::metadata(".") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    let mut ancestor = nix::unistd::getppid().as_raw();
+    for _ in 0..64 {
+        if ancestor < 1 {
+            break;
+        }
+        let children = children_of(ancestor);
+        found.extend(
+            children
+                .split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok())
+                .filter(|&pid| process::proc_info(pid).is_ok_and(|info| is_orphan(pid, &info)))
+                .filter(|pid| {
+                    std::fs::metadata(format!("/proc/{pid}/cwd"))
+                        .is_ok_and(|m| (m.dev(), m.ino()) == (here.dev(), here.ino()))
+                }),
+        );
+        if ancestor == 1 {
+            break;
+        }
+        ancestor = process::proc_info(ancestor).map_or(0, |i| i.ppid);
+    }
+    found
+}
+
+/// The children of every thread of `pid`, as `/proc` lists them.
+fn children_of(pid: i32) -> String {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|tasks| {
+            tasks
+                .filter_map(Result::ok)
+                .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
 }
 
 /// Creates `supervise/` and `event/`, takes the lock, opens the control FIFO,
@@ -211,7 +268,8 @@ fn make_dir(name: &str, fifodir: bool) -> Result<(), Failure> {
 }
 
 /// The poll loop: readiness first (it was written before any death that follows
-/// it), then signals, then control bytes, then the deadline.
+/// it), then signals, then control bytes, then the deadline — the machine's, or a
+/// status record waiting to be written again.
 fn run_loop(m: &mut Machine, w: &mut Real, s: &Setup) -> Result<(), Failure> {
     let mut buf = [0u8; 512];
     while !m.done() {
@@ -226,7 +284,11 @@ fn run_loop(m: &mut Machine, w: &mut Real, s: &Setup) -> Result<(), Failure> {
                 ),
             ];
             let n = if note.is_some() { 3 } else { 2 };
-            match poll(&mut fds[..n], poll::timeout(m.deadline())) {
+            let deadline = match (m.deadline(), w.status_retry()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            match poll(&mut fds[..n], poll::timeout(deadline)) {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(e) => return Err(Failure::sys("poll", &e.into())),
             }
@@ -245,9 +307,11 @@ fn run_loop(m: &mut Machine, w: &mut Real, s: &Setup) -> Result<(), Failure> {
         if ctl_in {
             handle_control(m, w, &s.control, &mut buf);
         }
-        if m.deadline().is_some_and(|d| d <= Instant::now()) {
+        let now = Instant::now();
+        if m.deadline().is_some_and(|d| d <= now) {
             m.handle(w, Input::Timeout);
         }
+        w.retry_status(now);
     }
     Ok(())
 }

@@ -28,8 +28,15 @@ use crate::machine::{RetryIn, World};
 
 /// Wait after an `exec` failure of `./run` (missing, not executable…), as s6.
 const RETRY_EXEC: Duration = Duration::from_secs(10);
-/// Wait after a resource failure (fork, pipe, descriptors), as s6.
-const RETRY_RESOURCE: Duration = Duration::from_secs(60);
+/// First wait after a resource failure (fork refused, no descriptors, no
+/// memory); it doubles with each failure in a row, up to [`RETRY_RESOURCE_MAX`].
+/// s6 waits 60 s every time; starting small brings a service back within a second
+/// of the resource returning, and the doubling keeps a lasting shortage quiet.
+const RETRY_RESOURCE: Duration = Duration::from_secs(1);
+/// The longest wait after resource failures in a row (s6's fixed wait).
+const RETRY_RESOURCE_MAX: Duration = Duration::from_secs(60);
+/// How often a status record that could not be written is tried again.
+const RETRY_STATUS: Duration = Duration::from_secs(1);
 
 /// The supervisor's side of the world.
 pub(crate) struct Real {
@@ -39,6 +46,11 @@ pub(crate) struct Real {
     name: OsString,
     /// Read end of the current run's notification pipe.
     note: Option<OwnedFd>,
+    /// Resource failures in a row (fork, pipe), for the back-off.
+    resource_failures: u32,
+    /// A status record that could not be written (disk full…), and when to try
+    /// again: the file must not keep lying once space returns.
+    unwritten: Option<(Status, Instant)>,
 }
 
 impl Real {
@@ -47,7 +59,43 @@ impl Real {
             who,
             name,
             note: None,
+            resource_failures: 0,
+            unwritten: None,
         }
+    }
+
+    /// When the unwritten status record is due to be tried again.
+    pub(crate) fn status_retry(&self) -> Option<Instant> {
+        self.unwritten.as_ref().map(|(_, at)| *at)
+    }
+
+    /// Tries the unwritten status record again, if due. Silent while it keeps
+    /// failing (its warning was given when the record was first refused); one
+    /// line when it goes through.
+    pub(crate) fn retry_status(&mut self, now: Instant) {
+        let Some((st, at)) = self.unwritten.take() else {
+            return;
+        };
+        if at > now {
+            self.unwritten = Some((st, at));
+        } else if status::write_files(Path::new(STATUS_NEW), Path::new(STATUS), &st).is_ok() {
+            report::info(&self.who, format_args!("{STATUS} written again"));
+        } else {
+            self.unwritten = Some((st, now + RETRY_STATUS));
+        }
+    }
+
+    /// The wait before the next try after a failure to start `./run`: resource
+    /// shortages back off from 1 s, doubling, to 60 s; anything else waits 10 s.
+    fn retry_after(&mut self, e: &io::Error) -> Duration {
+        if !e.raw_os_error().is_some_and(is_resource_errno) {
+            return RETRY_EXEC;
+        }
+        let wait = RETRY_RESOURCE
+            .saturating_mul(1 << self.resource_failures.min(6))
+            .min(RETRY_RESOURCE_MAX);
+        self.resource_failures = self.resource_failures.saturating_add(1);
+        wait
     }
 
     /// The notification pipe to poll, if the current run has one.
@@ -107,13 +155,6 @@ impl Real {
     }
 }
 
-fn retry_for(e: &io::Error) -> Duration {
-    match e.raw_os_error() {
-        Some(libc_errno) if is_resource_errno(libc_errno) => RETRY_RESOURCE,
-        _ => RETRY_EXEC,
-    }
-}
-
 fn is_resource_errno(e: i32) -> bool {
     [Errno::EAGAIN, Errno::ENOMEM, Errno::EMFILE, Errno::ENFILE]
         .iter()
@@ -129,9 +170,24 @@ impl World for Real {
         Tai64n::now()
     }
 
+    /// One warning per record refused; the latest refused record is retried every
+    /// second until it is written (see [`Real::retry_status`]). The old file stays
+    /// whole meanwhile: `status.new` is written, then renamed.
     fn write_status(&mut self, st: &Status) {
-        if let Err(e) = status::write_files(Path::new(STATUS_NEW), Path::new(STATUS), st) {
-            self.warn_io(&format!("write {STATUS}"), &e);
+        match status::write_files(Path::new(STATUS_NEW), Path::new(STATUS), st) {
+            Ok(()) => {
+                if self.unwritten.take().is_some() {
+                    report::info(&self.who, format_args!("{STATUS} written again"));
+                }
+            }
+            Err(e) => {
+                let wait = RETRY_STATUS.as_secs();
+                self.warn_io(
+                    &format!("write {STATUS} - trying again every {wait} second"),
+                    &e,
+                );
+                self.unwritten = Some((*st, Instant::now() + RETRY_STATUS));
+            }
         }
     }
 
@@ -150,12 +206,16 @@ impl World for Real {
             Some(n) => match nix::unistd::pipe2(OFlag::O_CLOEXEC) {
                 Ok((r, w)) => Some((r, w, i32::try_from(n).unwrap_or(i32::MAX))),
                 Err(e) => {
-                    let wait = RETRY_RESOURCE.as_secs();
+                    let e = e.into();
+                    let wait = self.retry_after(&e);
                     self.warn_io(
-                        &format!("create a notification pipe - waiting {wait} seconds"),
-                        &e.into(),
+                        &format!(
+                            "create a notification pipe - waiting {} seconds",
+                            wait.as_secs()
+                        ),
+                        &e,
                     );
-                    return Err(RetryIn(RETRY_RESOURCE));
+                    return Err(RetryIn(wait));
                 }
             },
         };
@@ -164,10 +224,11 @@ impl World for Real {
         match process::spawn_session(&run, OsStr::new(RUN), &[&self.name], map) {
             Ok(pid) => {
                 self.note = pipe.map(|(r, _, _)| r);
+                self.resource_failures = 0;
                 Ok(pid)
             }
             Err(e) => {
-                let wait = retry_for(&e);
+                let wait = self.retry_after(&e);
                 report::warn(
                     &self.who,
                     format_args!(
