@@ -11,11 +11,12 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use nix::fcntl::OFlag;
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag};
 use nix::sys::signal::Signal;
 use svkit_core::process::{self, Spawn};
 use svkit_core::report::{self, show, strerror};
@@ -58,6 +59,8 @@ struct Slot {
     respawn_at: Option<Instant>,
     /// Consecutive deaths within a second of starting (for the back-off).
     quick_deaths: u32,
+    /// The last spawn failed: its reason was said, the retries are silent.
+    spawn_failed: bool,
     foreign: Option<Foreign>,
 }
 
@@ -72,6 +75,9 @@ struct Service {
     log: Option<Slot>,
     /// (read end, write end) of the service → logger pipe.
     pipe: Option<(OwnedFd, OwnedFd)>,
+    /// The pipe was adopted from a previous scanner's supervisors, both of which
+    /// hold it: a foreign half may be replaced without disturbing the other.
+    shared: bool,
     /// Prefix mode: the "logger" is `log p[NAME] 1`, run directly, and the
     /// service's stderr goes into the pipe too.
     prefixed: bool,
@@ -120,6 +126,74 @@ fn respawn_time(slot: &mut Slot, now: Instant) -> Instant {
     slot.started.map_or(now, |t| (t + delay).max(now))
 }
 
+/// A service → logger pipe, if two descriptors remain free after it: every
+/// spawn needs a pair for a moment (std's exec-error pipe), so registering one
+/// service more must not leave the scanner unable to start any supervisor.
+fn log_pipe() -> Result<(OwnedFd, OwnedFd), Errno> {
+    let pipe = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    Ok(pipe)
+}
+
+/// The log pipe of a service whose supervisors outlived their scanner (it was
+/// killed, and we replace it). A new pipe would split the pair as soon as one
+/// supervisor is replaced: the service writing into one pipe, its logger reading
+/// another that nobody feeds, which it sees end on, over and over. So the pipe a
+/// living supervisor still holds — the service supervisor's stdout, or the
+/// logger supervisor's stdin — is opened again through `/proc` (a pipe opened
+/// there is the same pipe) and kept, as the dead scanner kept it. `whole` when
+/// every living supervisor of the pair holds that same pipe.
+fn adopt_pipe(name: &OsStr) -> Option<Adopted> {
+    let dir = Path::new(name);
+    let ends: Vec<String> = [(dir.join(LOCK), 1), (dir.join(LOG_DIR).join(LOCK), 0)]
+        .iter()
+        .filter_map(|(lock_file, fd)| {
+            let pid = lock::holder(lock_file).ok().flatten()?;
+            Some(format!("/proc/{pid}/fd/{fd}"))
+        })
+        .collect();
+    let open = |path: &str, write: bool| {
+        let f = fs::File::options()
+            .read(!write)
+            .write(write)
+            .custom_flags(OFlag::O_NONBLOCK.bits())
+            .open(path)
+            .ok()?;
+        let meta = f.metadata().ok()?;
+        if !meta.file_type().is_fifo() {
+            return None;
+        }
+        nix::fcntl::fcntl(&f, FcntlArg::F_SETFL(OFlag::empty())).ok()?;
+        Some((OwnedFd::from(f), meta.ino()))
+    };
+    ends.iter().find_map(|path| {
+        // The read end first: opening the write end needs a reader.
+        let (r, ino) = open(path, false)?;
+        let (w, _) = open(path, true)?;
+        let whole = ends
+            .iter()
+            .all(|p| fs::metadata(p).is_ok_and(|m| m.ino() == ino));
+        Some(Adopted { pipe: (r, w), whole })
+    })
+}
+
+/// A pipe taken over from a previous scanner's supervisors.
+struct Adopted {
+    pipe: (OwnedFd, OwnedFd),
+    /// Both living supervisors of the pair hold it.
+    whole: bool,
+}
+
+/// Whether `e` is a lack of resources that may pass (descriptors, memory).
+fn is_resource_error(e: &std::io::Error) -> bool {
+    e.raw_os_error()
+        .is_some_and(|n| is_resource_errno(Errno::from_raw(n)))
+}
+
+fn is_resource_errno(e: Errno) -> bool {
+    matches!(e, Errno::EMFILE | Errno::ENFILE | Errno::ENOMEM)
+}
+
 /// What the scanner was started with.
 pub(crate) struct Settings {
     /// Our name, for messages.
@@ -155,6 +229,13 @@ pub(crate) struct Scanner {
     pub(crate) phase: Phase,
     /// Stopping: when to give up waiting for supervisors (`timeout-stop`).
     stop_by: Option<Instant>,
+    /// The current scan ran out of resources (descriptors for the directory or a
+    /// log pipe): some service could not be registered.
+    starved: bool,
+    /// Scans in a row that ran out of resources, and when to scan again: 1 s,
+    /// 2 s, 4 s… 60 s, so the tree completes itself once descriptors return.
+    starved_scans: u32,
+    retry_scan_at: Option<Instant>,
 }
 
 impl Scanner {
@@ -167,6 +248,9 @@ impl Scanner {
             warned: HashSet::new(),
             phase: Phase::Running,
             stop_by: None,
+            starved: false,
+            starved_scans: 0,
+            retry_scan_at: None,
         }
     }
 
@@ -181,12 +265,32 @@ impl Scanner {
             return;
         }
         self.next_rescan = self.cfg.rescan_every.map(|d| now + d);
-        for s in self.services.values_mut() {
-            s.active = false;
+        self.starved = false;
+        self.read_scandir();
+        if self.starved {
+            self.starved_scans = self.starved_scans.saturating_add(1);
+            let wait = Duration::from_secs(1 << (self.starved_scans - 1).min(6))
+                .min(Duration::from_secs(60));
+            self.retry_scan_at = Some(now + wait);
+        } else {
+            self.starved_scans = 0;
+            self.retry_scan_at = None;
         }
+        let keys: Vec<Key> = self.services.keys().copied().collect();
+        for key in keys {
+            for role in [Role::Log, Role::Main] {
+                self.spawn_if_idle(key, role, now);
+            }
+        }
+    }
+
+    /// The directory part of a scan: registers new services, marks known ones
+    /// active and vanished ones inactive.
+    fn read_scandir(&mut self) {
         let entries = match fs::read_dir(".") {
             Ok(d) => d,
             Err(e) => {
+                self.starved |= is_resource_error(&e);
                 self.warn(format_args!(
                     "unable to read the scan directory: {}",
                     strerror(&e)
@@ -194,6 +298,9 @@ impl Scanner {
                 return;
             }
         };
+        for s in self.services.values_mut() {
+            s.active = false;
+        }
         let mut warned = HashSet::new();
         for entry in entries.filter_map(Result::ok) {
             let name = entry.file_name();
@@ -208,12 +315,6 @@ impl Scanner {
             }
         }
         self.warned = warned;
-        let keys: Vec<Key> = self.services.keys().copied().collect();
-        for key in keys {
-            for role in [Role::Log, Role::Main] {
-                self.spawn_if_idle(key, role, now);
-            }
-        }
     }
 
     /// Registers one scan-dir entry; a problem worth one warning otherwise.
@@ -245,10 +346,14 @@ impl Scanner {
         let has_log = fs::metadata(Path::new(name).join(LOG_DIR)).is_ok_and(|m| m.is_dir());
         let prefixed = !has_log && self.cfg.prefix.is_some() && name != CATCHALL;
         let logged = has_log || prefixed;
+        let mut shared = false;
         let pipe = if logged {
-            match nix::unistd::pipe2(OFlag::O_CLOEXEC) {
+            let adopted = adopt_pipe(name);
+            shared = adopted.as_ref().is_some_and(|a| a.whole);
+            match adopted.map_or_else(log_pipe, |a| Ok(a.pipe)) {
                 Ok(p) => Some(p),
                 Err(e) => {
+                    self.starved |= is_resource_errno(e);
                     return Some(format!(
                         "unable to create a log pipe for {}: {}",
                         show(name),
@@ -268,6 +373,7 @@ impl Scanner {
                 main: Slot::default(),
                 log: logged.then(Slot::default),
                 pipe,
+                shared,
                 prefixed,
             },
         );
@@ -365,9 +471,12 @@ impl Scanner {
             Ok(pid) => {
                 slot.pid = Some(pid);
                 slot.respawn_at = None;
+                slot.spawn_failed = false;
                 self.pids.insert(pid, (key, role));
             }
+            Err(_) if slot.spawn_failed => slot.respawn_at = Some(respawn_time(slot, now)),
             Err(e) => {
+                slot.spawn_failed = true;
                 slot.respawn_at = Some(respawn_time(slot, now));
                 let what = if role == Role::Log && svc.prefixed {
                     format!("the prefixer of {}", show(&svc.name))
@@ -462,7 +571,10 @@ impl Scanner {
         let respawns = self.services.values().flat_map(|s| {
             std::iter::once(s.main.respawn_at).chain(s.log.as_ref().map(|l| l.respawn_at))
         });
-        respawns.chain([self.next_rescan]).flatten().min()
+        respawns
+            .chain([self.next_rescan, self.retry_scan_at])
+            .flatten()
+            .min()
     }
 
     /// Starts what is due by `now`.
@@ -470,7 +582,8 @@ impl Scanner {
         if self.phase != Phase::Running {
             return;
         }
-        if self.next_rescan.is_some_and(|t| t <= now) {
+        let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
+        if due(self.next_rescan) || due(self.retry_scan_at) {
             self.scan(now);
         }
         let due: Vec<(Key, Role)> = self
@@ -531,7 +644,10 @@ impl Scanner {
             }
             return;
         }
+        // A foreign pair on a pipe of its own: replace both halves, so that the
+        // service and its logger end up on ours together.
         let other = match role {
+            _ if svc.shared => None,
             Role::Main => svc
                 .log
                 .as_ref()
