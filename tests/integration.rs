@@ -14,6 +14,8 @@ mod chain;
 mod dist;
 #[path = "integration/execline.rs"]
 mod execline;
+#[path = "integration/faults.rs"]
+mod faults;
 #[path = "integration/fuzz.rs"]
 mod fuzz;
 #[path = "integration/init.rs"]
