@@ -7,6 +7,9 @@
 #                   integration tests (one boots the tarball in a busybox-only root)
 #   make dist       dist/svkit-VERSION-ARCH.tar.gz (+ .sha256): static, reproducible
 #   make bench      svkit against s6, runit and daemontools (bench/results/latest.*)
+#   make soak       SOAK_SERVICES services (500) for SOAK_SECONDS (600) of random restarts,
+#                   signals and commands: memory, zombies, lost log lines (tools/soak.sh;
+#                   not part of make test; the latest result is in docs/reliability.md)
 #   make fuzz       each fuzz target under libFuzzer for FUZZ_SECONDS (needs nightly and
 #                   cargo-fuzz; make test runs the same targets briefly on stable)
 #   make install DESTDIR=<dir>   lay out <dir>/command/... and <dir>/usr/bin/...
@@ -15,7 +18,7 @@
 CARGO  ?= cargo
 BIN    := target/release/svkit
 
-.PHONY: all build demo demo-scandir test lint unit dist bench fuzz install clean
+.PHONY: all build demo demo-scandir test lint unit dist bench soak fuzz install clean
 
 all: build
 
@@ -58,6 +61,11 @@ bench: build
 	fi; \
 	$(CARGO) build --release --locked -p svkit-bench && \
 	target/release/svkit-bench --svkit $$bin --out bench/results
+
+SOAK_SERVICES ?= 500
+SOAK_SECONDS  ?= 600
+soak: build
+	SOAK_SERVICES=$(SOAK_SERVICES) SOAK_SECONDS=$(SOAK_SECONDS) sh tools/soak.sh $(BIN)
 
 FUZZ_SECONDS ?= 300
 FUZZ_TARGETS := status envdir machine execline log_script rc_source
