@@ -390,18 +390,44 @@ fn proc_state(pid: u64) -> Option<u8> {
     after.trim_start().bytes().next().filter(|&b| b != b'Z')
 }
 
-/// The live processes whose working directory is `dir`, other than svkit's own
-/// (supervisors): the service's `run` (or its `finish`).
+/// The live processes whose working directory is `dir`, other than its
+/// supervisor (the lock's holder) and svkit's own: the service's `run` (or its
+/// `finish`). Host pids; `dir` may be a path into a container (the directories
+/// are compared, not their names).
 fn processes_in(dir: &Path) -> Vec<u64> {
-    let svkit = svkit_bin();
+    use std::os::unix::fs::MetadataExt;
+    let Ok(want) = fs::metadata(dir).map(|m| (m.dev(), m.ino())) else {
+        return Vec::new();
+    };
+    let svkit = fs::metadata(svkit_bin()).map(|m| (m.dev(), m.ino())).ok();
+    let holder = lock::holder(&dir.join("supervise/lock"))
+        .ok()
+        .flatten()
+        .and_then(|p| u64::try_from(p).ok());
     fs::read_dir("/proc")
         .unwrap()
         .filter_map(Result::ok)
         .filter_map(|e| e.file_name().to_str()?.parse::<u64>().ok())
-        .filter(|pid| fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|c| c == dir))
-        .filter(|pid| fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e != svkit))
-        .filter(|&pid| proc_state(pid).is_some())
+        .filter(|pid| {
+            fs::metadata(format!("/proc/{pid}/cwd")).is_ok_and(|m| (m.dev(), m.ino()) == want)
+        })
+        .filter(|pid| {
+            fs::metadata(format!("/proc/{pid}/exe"))
+                .is_ok_and(|m| Some((m.dev(), m.ino())) != svkit)
+        })
+        .filter(|&pid| Some(pid) != holder && proc_state(pid).is_some())
         .collect()
+}
+
+/// A host pid's pid in its own (innermost) PID namespace.
+fn ns_pid(pid: u64) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("NSpid:"))?.to_owned();
+            line.split_whitespace().last()?.parse().ok()
+        })
+        .unwrap_or(0)
 }
 
 /// What keeps `dirs` from being converged: every one supervised, up, and run by
@@ -417,7 +443,7 @@ fn not_converged(dirs: &[PathBuf]) -> Option<String> {
             Ok(_) => return Some(format!("{}: down", d.display())),
             Err(e) => return Some(format!("{}: {e}", d.display())),
         };
-        let running = processes_in(d);
+        let running: Vec<u64> = processes_in(d).into_iter().map(ns_pid).collect();
         if running != [st.pid] {
             return Some(format!(
                 "{}: status says pid {}, running: {running:?}",
@@ -427,6 +453,23 @@ fn not_converged(dirs: &[PathBuf]) -> Option<String> {
         }
     }
     None
+}
+
+/// Waits until `dirs` converge; on failure, says what did not and shows `logs`.
+#[track_caller]
+fn converge(dirs: &[PathBuf], round: usize, logs: impl Fn() -> String) {
+    let mut why = None;
+    let end = std::time::Instant::now() + Duration::from_secs(60);
+    poll_until_within(Duration::from_secs(61), "convergence", || {
+        why = not_converged(dirs);
+        why.is_none() || std::time::Instant::now() > end
+    });
+    if let Some(why) = why {
+        panic!(
+            "round {round}: {why}\nthe supervision tree said:\n{}",
+            logs()
+        );
+    }
 }
 
 /// 200 rounds of SIGKILL at random moments — to the scanner (a new one is then
@@ -459,23 +502,12 @@ fn two_hundred_sigkills_at_random_moments_and_the_tree_converges() {
     };
     let mut scanner = svscan(&mut sb, 0);
     let root = sb.path().to_owned();
-    let converge = |round: usize| {
-        let mut why = None;
-        let end = std::time::Instant::now() + Duration::from_secs(60);
-        poll_until_within(Duration::from_secs(61), "convergence", || {
-            why = not_converged(&dirs);
-            why.is_none() || std::time::Instant::now() > end
-        });
-        if let Some(why) = why {
-            let logs: String = (0..=round)
-                .map(|r| {
-                    fs::read_to_string(root.join(format!("svscan-{r}.log"))).unwrap_or_default()
-                })
-                .collect();
-            panic!("round {round}: {why}\nthe scanners and supervisors said:\n{logs}");
-        }
+    let logs = |round: usize| {
+        (0..=round)
+            .map(|r| fs::read_to_string(root.join(format!("svscan-{r}.log"))).unwrap_or_default())
+            .collect::<String>()
     };
-    converge(0);
+    converge(&dirs, 0, || logs(0));
 
     let reader = Reader::start(dirs.clone());
     let stop = Arc::new(AtomicBool::new(false));
@@ -542,7 +574,7 @@ fn two_hundred_sigkills_at_random_moments_and_the_tree_converges() {
         let until = reader.reads() + rng.below(2000);
         poll_until("the reader", || reader.reads() >= until);
         if round % 20 == 0 {
-            converge(round);
+            converge(&dirs, round, || logs(round));
         }
     }
     stop.store(true, Ordering::Relaxed);
@@ -624,4 +656,163 @@ fn a_run_no_status_names_is_found_and_stopped_before_a_new_one_starts() {
         "supervise a: warning: the previous supervisor left pid {orphan} running: stopping its process group before starting anew\n"
     )));
     assert_eq!(processes_in(&dir), [read_status(&dir).pid]);
+}
+
+/// The same inside a container under `/init`, with the catch-all logger
+/// (`S6_LOGGING=1`): 60 rounds of SIGKILL at random moments to the helpers PID 1
+/// runs — supervisors, the catch-all logger and its supervisor, services and
+/// their loggers, a supervisor and its service at once. Every 15 rounds and at
+/// the end the tree converges, every record read decodes, and `docker stop`
+/// still ends the container cleanly with exit code 0.
+#[test]
+fn sigkills_inside_a_container_and_the_tree_converges_then_stops_cleanly() {
+    let mut sb = Sandbox::new();
+    let names = ["a", "b", "c"];
+    for n in names {
+        sb.service(&format!("etc/services.d/{n}"))
+            .run("exec sleep 1000");
+        sb.service(&format!("etc/services.d/{n}/log"))
+            .run("exec cat > /dev/null");
+    }
+    let c = sb.container(&["-e", "S6_LOGGING=1"], &[]);
+    let mut dirs = vec![c.path("/run/service/s6-svscan-log")];
+    for n in names {
+        dirs.push(c.service(n));
+        dirs.push(c.service(n).join("log"));
+    }
+    for d in &dirs {
+        c.wait_dir(d, Goal::UP);
+    }
+    let log_file = sb.join("container.log");
+    let logs = || fs::read_to_string(&log_file).unwrap_or_default();
+    converge(&dirs, 0, logs);
+    let reader = Reader::start(dirs.clone());
+    let mut rng = Rng::new();
+    let kill = |pid: u64| {
+        if pid > 1 {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap()),
+                Signal::SIGKILL,
+            );
+        }
+    };
+    let supervisor = |d: &Path| {
+        lock::holder(&d.join("supervise/lock"))
+            .ok()
+            .flatten()
+            .map_or(0, |p| u64::try_from(p).unwrap_or(0))
+    };
+    let init = u64::from(c.init_pid());
+    for round in 1..=60 {
+        let d = &dirs[usize::try_from(rng.below(dirs.len() as u64)).unwrap()];
+        let kind = rng.below(3);
+        if kind != 1 {
+            kill(supervisor(d));
+        }
+        if kind != 0 {
+            processes_in(d).into_iter().for_each(kill);
+        }
+        assert!(
+            Path::new(&format!("/proc/{init}")).exists(),
+            "PID 1 is alive"
+        );
+        let until = reader.reads() + rng.below(2000);
+        poll_until("the reader", || reader.reads() >= until);
+        if round % 15 == 0 {
+            converge(&dirs, round, logs);
+        }
+    }
+    assert!(reader.finish() > 0);
+    signal(u32::try_from(init).unwrap(), Signal::SIGTERM);
+    assert_eq!(sb.wait_exit(c.pid), Some(0), "{}", logs());
+}
+
+/// A `run` that forks a daemon and exits (the classic mistake: a program that
+/// backgrounds itself), the daemon ignoring SIGTERM, in a container. The
+/// supervisor restarts `run` (at most once a second), the daemons are orphans
+/// that PID 1 adopts and keeps alive, never zombies; and `docker stop` still
+/// ends the container: SIGTERM to everything, then SIGKILL after
+/// `S6_KILL_GRACETIME`, exit code 0.
+#[test]
+fn a_run_that_forks_a_daemon_and_exits_and_the_container_still_stops() {
+    let mut sb = Sandbox::new();
+    sb.service("etc/services.d/forker")
+        .run("(trap '' TERM; exec sleep 1001) &\necho $! >> /run/daemons\nexit 0");
+    let c = sb.container(
+        &[
+            "-e",
+            "S6_SERVICES_GRACETIME=100",
+            "-e",
+            "S6_KILL_GRACETIME=100",
+        ],
+        &[],
+    );
+    let daemons = c.path("/run/daemons");
+    read_when(&daemons, |s| s.lines().count() >= 2);
+    let init = c.init_pid();
+    let first: u64 = fs::read_to_string(&daemons)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let host = host_pid(init, first);
+    let stat = fs::read_to_string(format!("/proc/{host}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    assert_eq!(fields[0], "S", "the daemon runs: {stat}");
+    assert_eq!(fields[1], init.to_string(), "PID 1 adopted it: {stat}");
+    signal(init, Signal::SIGTERM);
+    assert_eq!(sb.wait_exit(c.pid), Some(0));
+    let log = sb.log("container");
+    assert!(
+        log.contains("[s6-finish] sending all processes the KILL signal and exiting.\n"),
+        "{log}"
+    );
+    assert!(!Path::new(&format!("/proc/{host}")).exists());
+}
+
+/// A service whose whole process group ignores SIGTERM. `svc -d` sends the
+/// down signal to `run` (as s6 does), `timeout-kill` ends it with SIGKILL, and
+/// `finish`, which gets the process group as its fourth argument, ends the rest
+/// of the group (`kill -9 -$4`); `timeout-finish` bounds that.
+/// When `svc -wD` returns, nothing of the group is left.
+#[test]
+fn a_process_group_that_ignores_term_ends_within_timeout_kill_and_finish() {
+    let mut sb = Sandbox::new();
+    sb.service("g")
+        .run("trap '' TERM\nsleep 1001 &\nsleep 1002 &\necho ready > ../ready\nwait")
+        .finish("kill -9 -$4")
+        .file("timeout-kill", "200\n")
+        .file("timeout-finish", "2000\n");
+    let dir = sb.start("g", Goal::UP);
+    wait_file(&sb.join("ready"));
+    let group = read_status(&dir).pid;
+    let members = || -> Vec<u64> {
+        fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().to_str()?.parse::<u64>().ok())
+            .filter(|&pid| {
+                svkit_core::process::proc_info(i32::try_from(pid).unwrap()).is_ok_and(|i| {
+                    i64::from(i.pgrp) == i64::try_from(group).unwrap() && i.state != b'Z'
+                })
+            })
+            .collect()
+    };
+    assert_eq!(members().len(), 3, "run and two sleeps");
+    sb.svkit("svc")
+        .args(["-wD", "-T", "5000", "-d"])
+        .arg(&dir)
+        .assert()
+        .success();
+    let st = read_status(&dir);
+    assert_eq!(st.signal(), Some(9), "run was killed after timeout-kill");
+    // SIGKILL was sent before finish exited; dying takes the killed a moment.
+    poll_until("the group gone", || members().is_empty());
 }
