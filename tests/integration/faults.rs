@@ -430,6 +430,25 @@ fn ns_pid(pid: u64) -> u64 {
         .unwrap_or(0)
 }
 
+/// SIGKILL to `pid`, if it is a process to kill (not 0, not PID 1); it may be
+/// gone already.
+fn kill(pid: u64) {
+    if pid > 1 {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap()),
+            Signal::SIGKILL,
+        );
+    }
+}
+
+/// The pid of the supervisor holding `dir`'s lock, or 0.
+fn supervisor(dir: &Path) -> u64 {
+    lock::holder(&dir.join("supervise/lock"))
+        .ok()
+        .flatten()
+        .map_or(0, |p| u64::try_from(p).unwrap_or(0))
+}
+
 /// What keeps `dirs` from being converged: every one supervised, up, and run by
 /// exactly one process, the one its status names. `None` once converged.
 fn not_converged(dirs: &[PathBuf]) -> Option<String> {
@@ -532,20 +551,6 @@ fn two_hundred_sigkills_at_random_moments_and_the_tree_converges() {
     };
 
     let mut rng = Rng::new();
-    let kill = |pid: u64| {
-        if pid > 1 {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap()),
-                Signal::SIGKILL,
-            );
-        }
-    };
-    let supervisor = |d: &Path| {
-        lock::holder(&d.join("supervise/lock"))
-            .ok()
-            .flatten()
-            .map_or(0, |p| u64::try_from(p).unwrap_or(0))
-    };
     let mut kinds = [0u32; 7];
     for round in 1..=200 {
         let i = usize::try_from(rng.below(SERVICES as u64)).unwrap();
@@ -650,8 +655,11 @@ fn a_run_no_status_names_is_found_and_stopped_before_a_new_one_starts() {
                 .is_ok_and(|i| i.session == i32::try_from(orphan).unwrap())
     });
     sb.supervise("a");
-    wait_for(&dir, Goal::UP);
     assert_eq!(sb.wait_exit(orphan), None, "killed by a signal");
+    // The stale file says "up" already: wait for the new run's record.
+    poll_until("the new run", || {
+        status::read(&dir).is_ok_and(|s| s.is_up() && s.pid != stale.pid)
+    });
     assert!(sb.log("a").contains(&format!(
         "supervise a: warning: the previous supervisor left pid {orphan} running: stopping its process group before starting anew\n"
     )));
@@ -688,20 +696,6 @@ fn sigkills_inside_a_container_and_the_tree_converges_then_stops_cleanly() {
     converge(&dirs, 0, logs);
     let reader = Reader::start(dirs.clone());
     let mut rng = Rng::new();
-    let kill = |pid: u64| {
-        if pid > 1 {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap()),
-                Signal::SIGKILL,
-            );
-        }
-    };
-    let supervisor = |d: &Path| {
-        lock::holder(&d.join("supervise/lock"))
-            .ok()
-            .flatten()
-            .map_or(0, |p| u64::try_from(p).unwrap_or(0))
-    };
     let init = u64::from(c.init_pid());
     for round in 1..=60 {
         let d = &dirs[usize::try_from(rng.below(dirs.len() as u64)).unwrap()];

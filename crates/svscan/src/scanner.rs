@@ -173,7 +173,10 @@ fn adopt_pipe(name: &OsStr) -> Option<Adopted> {
         let whole = ends
             .iter()
             .all(|p| fs::metadata(p).is_ok_and(|m| m.ino() == ino));
-        Some(Adopted { pipe: (r, w), whole })
+        Some(Adopted {
+            pipe: (r, w),
+            whole,
+        })
     })
 }
 
