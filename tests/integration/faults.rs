@@ -633,7 +633,7 @@ fn after_a_scanner_is_replaced_a_new_supervisor_still_feeds_the_old_logger() {
 /// finds it among its ancestors' children (a session leader working in the
 /// service directory) and stops it before starting anew. Here the orphan is
 /// made by hand: a session leader in the directory, child of the test (the
-/// supervisor's parent), and a status file naming an older, dead run.
+/// supervisor's parent), and a status file written now naming another, dead run.
 #[test]
 fn a_run_no_status_names_is_found_and_stopped_before_a_new_one_starts() {
     let mut sb = Sandbox::new();
@@ -643,6 +643,7 @@ fn a_run_no_status_names_is_found_and_stopped_before_a_new_one_starts() {
     let stale = status::Status {
         pid: 999_999_999,
         wantup: true,
+        stamp: svkit_core::Tai64n::now(),
         ..Default::default()
     };
     status::write(&dir, &stale).unwrap();

@@ -278,7 +278,8 @@ pub fn proc_info(pid: i32) -> io::Result<ProcInfo> {
     })
 }
 
-fn boot_time() -> io::Result<u64> {
+/// When the system booted, in Unix seconds (`btime` in `/proc/stat`).
+pub fn boot_time() -> io::Result<u64> {
     std::fs::read_to_string("/proc/stat")?
         .lines()
         .find_map(|l| l.strip_prefix("btime ")?.trim().parse().ok())

@@ -100,7 +100,7 @@ fn supervise(prog: &str, dir: &OsStr) -> Result<(), (String, Failure)> {
 /// ancestors (the scanner, or the subreaper that inherited it). Each one's process group gets
 /// the down signal and SIGCONT, then SIGKILL after `timeout-kill` (5 s if unset),
 /// before anything new is started. Called with the lock held, before the first
-/// status write; costs nothing when no supervisor ran here before.
+/// status write; costs nothing when no supervisor ran here since the boot.
 fn reclaim_orphans(w: &mut Real) {
     use machine::World;
     let Ok(old) = status::read_file(Path::new(STATUS)) else {
@@ -112,11 +112,14 @@ fn reclaim_orphans(w: &mut Real) {
         })
     });
     let mut pids: Vec<i32> = recorded.into_iter().collect();
-    pids.extend(
-        unrecorded_orphans()
-            .into_iter()
-            .filter(|p| Some(*p) != recorded),
-    );
+    // Nothing from before this boot can still run (a tree on disk after a crash).
+    if process::boot_time().is_ok_and(|boot| old.stamp.unix_secs() >= boot) {
+        pids.extend(
+            unrecorded_orphans()
+                .into_iter()
+                .filter(|p| Some(*p) != recorded),
+        );
+    }
     for pid in pids {
         w.warn(&format!(
             "the previous supervisor left pid {pid} running: stopping its process group before starting anew"

@@ -121,9 +121,13 @@ fn respawn_time(slot: &mut Slot, now: Instant) -> Instant {
         return now;
     }
     slot.quick_deaths = slot.quick_deaths.saturating_add(1);
-    let delay =
-        Duration::from_secs(1 << (slot.quick_deaths - 1).min(6)).min(Duration::from_secs(60));
+    let delay = backoff(slot.quick_deaths);
     slot.started.map_or(now, |t| (t + delay).max(now))
+}
+
+/// The wait after the `n`th failure in a row (n ≥ 1): 1 s, 2 s, 4 s… 60 s.
+fn backoff(n: u32) -> Duration {
+    Duration::from_secs(1 << n.saturating_sub(1).min(6)).min(Duration::from_secs(60))
 }
 
 /// A service → logger pipe, if two descriptors remain free after it: every
@@ -272,9 +276,7 @@ impl Scanner {
         self.read_scandir();
         if self.starved {
             self.starved_scans = self.starved_scans.saturating_add(1);
-            let wait = Duration::from_secs(1 << (self.starved_scans - 1).min(6))
-                .min(Duration::from_secs(60));
-            self.retry_scan_at = Some(now + wait);
+            self.retry_scan_at = Some(now + backoff(self.starved_scans));
         } else {
             self.starved_scans = 0;
             self.retry_scan_at = None;
