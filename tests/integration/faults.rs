@@ -811,3 +811,42 @@ fn a_process_group_that_ignores_term_ends_within_timeout_kill_and_finish() {
     // SIGKILL was sent before finish exited; dying takes the killed a moment.
     poll_until("the group gone", || members().is_empty());
 }
+
+/// The search for unrecorded orphans never takes an ancestor: a shell working
+/// in the service directory, session leader without a terminal (a script run by
+/// `setsid`, a `sudo` monitor), that starts the supervisor there, survives it.
+#[test]
+fn the_shell_that_starts_a_supervisor_in_its_directory_is_not_taken_for_an_orphan() {
+    let mut sb = Sandbox::new();
+    sb.service("a").run("exec sleep 1000");
+    let dir = sb.join("a");
+    let first = sb.supervise("a");
+    wait_for(&dir, Goal::UP);
+    sb.svkit("svc")
+        .args(["-wD", "-dx"])
+        .arg(&dir)
+        .assert()
+        .success();
+    sb.wait_exit(first);
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg("cd a && exec setsid sh -c '\"$0\" supervise . & wait; echo survived > ../shell' \"$0\"")
+        .arg(svkit_bin());
+    let shell = sb.spawn(c, "shell.log");
+    wait_for(&dir, Goal::UP);
+    sb.svkit("svc")
+        .args(["-wD", "-dx"])
+        .arg(&dir)
+        .assert()
+        .success();
+    assert_eq!(
+        read_when(&sb.join("shell"), |s| s.ends_with('\n')),
+        "survived\n"
+    );
+    assert_eq!(sb.wait_exit(shell), Some(0));
+    assert!(
+        !sb.log("shell").contains("previous supervisor"),
+        "{}",
+        sb.log("shell")
+    );
+}

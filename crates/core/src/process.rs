@@ -249,6 +249,8 @@ pub struct ProcInfo {
     pub pgrp: i32,
     /// Session.
     pub session: i32,
+    /// Controlling terminal (`tty_nr`; 0 for none).
+    pub tty: i32,
     /// Start time, in Unix seconds (to within a second).
     pub started: u64,
 }
@@ -274,6 +276,7 @@ pub fn proc_info(pid: i32) -> io::Result<ProcInfo> {
         ppid: i32::try_from(num(1)?).map_err(|_| bad())?,
         pgrp: i32::try_from(num(2)?).map_err(|_| bad())?,
         session: i32::try_from(num(3)?).map_err(|_| bad())?,
+        tty: i32::try_from(num(4)?).map_err(|_| bad())?,
         started: boot_time()? + ticks / hz,
     })
 }

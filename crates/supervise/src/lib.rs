@@ -146,38 +146,47 @@ fn is_orphan(pid: i32, info: &process::ProcInfo) -> bool {
         && info.state != b'Z'
 }
 
-/// Session leaders working in this directory among the children of our
-/// ancestors: a `run` or `finish` whose supervisor died before recording it was
-/// inherited by the nearest subreaper above that supervisor — the scanner, or
-/// whatever started the scanner, or PID 1 — which is one of our ancestors too
-/// when we replace it. A handful of `children` lists, not a walk of `/proc`.
+/// Session leaders without a controlling terminal working in this directory,
+/// among the children of our ancestors (ancestors excluded): a `run` or
+/// `finish` whose supervisor died before recording it was inherited by the
+/// nearest subreaper above that supervisor — the scanner, or whatever started
+/// the scanner, or PID 1 — which is one of our ancestors too when we replace it.
+/// `run` and `finish` are started with `setsid` and no terminal; a shell in a
+/// terminal that someone left in the directory has one, and our own ancestors
+/// (a shell that started us, `sudo`) are never candidates. A daemon that the
+/// service detached (`setsid`) and that still works in the directory is one:
+/// it is the service's, and stopping it keeps the service from running twice.
+/// A handful of `children` lists, not a walk of `/proc`.
 fn unrecorded_orphans() -> Vec<i32> {
     let Ok(here) = std::fs::metadata(".") else {
         return Vec::new();
     };
-    let mut found = Vec::new();
+    let mut ancestors = Vec::new();
     let mut ancestor = nix::unistd::getppid().as_raw();
-    for _ in 0..64 {
-        if ancestor < 1 {
-            break;
-        }
-        let children = children_of(ancestor);
-        found.extend(
-            children
-                .split_whitespace()
-                .filter_map(|p| p.parse::<i32>().ok())
-                .filter(|&pid| process::proc_info(pid).is_ok_and(|info| is_orphan(pid, &info)))
-                .filter(|pid| {
-                    std::fs::metadata(format!("/proc/{pid}/cwd"))
-                        .is_ok_and(|m| (m.dev(), m.ino()) == (here.dev(), here.ino()))
-                }),
-        );
+    while ancestor >= 1 && ancestors.len() < 64 && !ancestors.contains(&ancestor) {
+        ancestors.push(ancestor);
         if ancestor == 1 {
             break;
         }
         ancestor = process::proc_info(ancestor).map_or(0, |i| i.ppid);
     }
-    found
+    ancestors
+        .iter()
+        .flat_map(|&a| {
+            children_of(a)
+                .split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok())
+                .collect::<Vec<_>>()
+        })
+        .filter(|pid| !ancestors.contains(pid))
+        .filter(|pid| {
+            std::fs::metadata(format!("/proc/{pid}/cwd"))
+                .is_ok_and(|m| (m.dev(), m.ino()) == (here.dev(), here.ino()))
+        })
+        .filter(|&pid| {
+            process::proc_info(pid).is_ok_and(|info| is_orphan(pid, &info) && info.tty == 0)
+        })
+        .collect()
 }
 
 /// The children of every thread of `pid`, as `/proc` lists them.
