@@ -850,3 +850,27 @@ fn the_shell_that_starts_a_supervisor_in_its_directory_is_not_taken_for_an_orpha
         sb.log("shell")
     );
 }
+
+/// A logging script whose regular expression would take the C library minutes
+/// to compile (concatenated optional repetitions, found in review: `x??+`
+/// 24 times): `log` compiles it first in a child limited to 1 s of CPU and
+/// 512 MB, and refuses it in one line, exit 100, instead of hanging at start.
+#[test]
+fn a_regular_expression_too_costly_to_compile_is_refused_not_waited_for() {
+    let sb = Sandbox::new();
+    let out = sb
+        .svkit("log")
+        .arg(format!("+{}", "x??+".repeat(24)))
+        .arg("1")
+        .write_stdin("hello\n")
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(100));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("log: fatal: invalid regular expression in directive +x??+")
+            && err.ends_with(": Regular expression too big\n"),
+        "{err}"
+    );
+}

@@ -178,12 +178,20 @@ pub(crate) fn pre_exec(
     }
 }
 
+/// `_exit(code)`: ends a forked child without running exit handlers or flushing
+/// buffers it shares with its parent.
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit takes any status and never returns.
+    unsafe { libc::_exit(code) }
+}
+
 /// A compiled POSIX regular expression (`regcomp(3)`), freed on drop.
 pub(crate) struct RawRegex(Box<libc::regex_t>);
 
 impl RawRegex {
-    /// `regcomp(pattern, REG_EXTENDED | REG_NOSUB)`; the error text from `regerror`.
-    pub(crate) fn compile(pattern: &std::ffi::CStr) -> Result<Self, String> {
+    /// `regcomp(pattern, REG_EXTENDED | REG_NOSUB)`; the error code and the
+    /// error text from `regerror`.
+    pub(crate) fn compile(pattern: &std::ffi::CStr) -> Result<Self, (i32, String)> {
         // SAFETY: regex_t is a plain C struct for which all-zero bytes is a valid
         // (unused) value; regcomp initialises it.
         let mut re: Box<libc::regex_t> = Box::new(unsafe { std::mem::zeroed() });
@@ -203,7 +211,7 @@ impl RawRegex {
         // `re` is the regex_t regcomp just failed on, as regerror expects.
         unsafe { libc::regerror(r, &raw const *re, buf.as_mut_ptr().cast(), buf.len()) };
         let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-        Err(String::from_utf8_lossy(&buf[..end]).into_owned())
+        Err((r, String::from_utf8_lossy(&buf[..end]).into_owned()))
     }
 
     /// `regexec(s) == 0`.

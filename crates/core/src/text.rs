@@ -136,6 +136,36 @@ fn expanded_size(pattern: &[u8]) -> (u64, u32) {
     })
 }
 
+/// Whether the C library compiles `pattern` within 1 s of CPU and 512 MB of
+/// address space, tried first in a child with those limits: the estimate of
+/// [`expanded_size`] catches the known explosions cheaply, but concatenated
+/// optional repetitions (`x??+x??+…`) still take glibc minutes. A daemon
+/// (single-threaded) always checks; a multi-threaded caller cannot fork safely
+/// and relies on the estimate.
+fn compiles_within_limits(pattern: &std::ffi::CStr) -> bool {
+    use nix::sys::resource::{Resource, setrlimit};
+    use nix::sys::wait::{WaitStatus, waitpid};
+    match crate::process::fork() {
+        Ok(Some(pid)) => loop {
+            match waitpid(nix::unistd::Pid::from_raw(pid), None) {
+                Ok(WaitStatus::Exited(_, 0 | 1)) => return true,
+                Err(nix::errno::Errno::EINTR) => {}
+                _ => return false,
+            }
+        },
+        Ok(None) => {
+            let _ = setrlimit(Resource::RLIMIT_CPU, 1, 1);
+            let _ = setrlimit(Resource::RLIMIT_AS, 512 << 20, 512 << 20);
+            sys::exit_now(match sys::RawRegex::compile(pattern) {
+                Ok(_) => 0,
+                Err((libc::REG_ESPACE, _)) => 2,
+                Err(_) => 1,
+            })
+        }
+        Err(_) => true,
+    }
+}
+
 /// The index of the `]` that closes the bracket expression opening at `start`
 /// (a `]` first, or after `^`, is a member; `[:class:]` and the like are skipped).
 fn bracket_end(p: &[u8], start: usize) -> usize {
@@ -188,7 +218,12 @@ impl Regex {
             }
         }
         let c = CString::new(bytes).map_err(|_| "pattern contains a NUL byte".to_owned())?;
-        sys::RawRegex::compile(&c).map(|r| Regex(Kind::Posix(r)))
+        if !compiles_within_limits(&c) {
+            return Err("Regular expression too big".to_owned());
+        }
+        sys::RawRegex::compile(&c)
+            .map(|r| Regex(Kind::Posix(r)))
+            .map_err(|(_, text)| text)
     }
 
     /// Whether `line` matches. `scratch` is reused for the NUL-terminated copy.

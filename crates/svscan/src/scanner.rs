@@ -149,18 +149,28 @@ fn log_pipe() -> Result<(OwnedFd, OwnedFd), Errno> {
 /// every living supervisor of the pair holds that same pipe.
 fn adopt_pipe(name: &OsStr) -> Option<Adopted> {
     let dir = Path::new(name);
+    // Only an anonymous pipe qualifies (`pipe:[INODE]`), never one of our own
+    // standard descriptors: a service whose `log/` appeared after the old scanner
+    // first saw it writes to that scanner's stdout (the catch-all FIFO, a
+    // container's stdout), which is no log pipe to take over.
+    let ours: Vec<std::path::PathBuf> = (0..3)
+        .filter_map(|fd| fs::read_link(format!("/proc/self/fd/{fd}")).ok())
+        .collect();
     let ends: Vec<String> = [(dir.join(LOCK), 1), (dir.join(LOG_DIR).join(LOCK), 0)]
         .iter()
         .filter_map(|(lock_file, fd)| {
             let pid = lock::holder(lock_file).ok().flatten()?;
-            Some(format!("/proc/{pid}/fd/{fd}"))
+            let path = format!("/proc/{pid}/fd/{fd}");
+            let target = fs::read_link(&path).ok()?;
+            let anonymous = target.as_os_str().as_encoded_bytes().starts_with(b"pipe:[");
+            (anonymous && !ours.contains(&target)).then_some(path)
         })
         .collect();
     let open = |path: &str, write: bool| {
         let f = fs::File::options()
             .read(!write)
             .write(write)
-            .custom_flags(OFlag::O_NONBLOCK.bits())
+            .custom_flags((OFlag::O_NONBLOCK | OFlag::O_NOCTTY).bits())
             .open(path)
             .ok()?;
         let meta = f.metadata().ok()?;
@@ -353,7 +363,8 @@ impl Scanner {
         let logged = has_log || prefixed;
         let mut shared = false;
         let pipe = if logged {
-            let adopted = adopt_pipe(name);
+            // A prefixer is not a lock holder, so its pipe is never adopted.
+            let adopted = if has_log { adopt_pipe(name) } else { None };
             shared = adopted.as_ref().is_some_and(|a| a.whole);
             match adopted.map_or_else(log_pipe, |a| Ok(a.pipe)) {
                 Ok(p) => Some(p),
