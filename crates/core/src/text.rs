@@ -206,16 +206,22 @@ impl Regex {
     /// or its text for a pattern too big (see [`MAX_NODES`]) before it is tried.
     pub fn new(pattern: &OsStr) -> Result<Regex, String> {
         let bytes = pattern.as_bytes();
-        let (nodes, nested) = expanded_size(bytes);
-        if nodes > MAX_NODES || nested > MAX_NESTED_REPETITIONS {
-            return Err("Regular expression too big".to_owned());
-        }
         if !bytes.contains(&0) {
             match plain(bytes) {
                 Some((false, s)) => return Ok(Regex(Kind::Literal(s))),
                 Some((true, s)) => return Ok(Regex(Kind::Prefix(s))),
                 None => {}
             }
+        }
+        // Each atom costs one node at least: a long pattern is not a big one.
+        let (nodes, nested) = expanded_size(bytes);
+        let limit = MAX_NODES.max(
+            u64::try_from(bytes.len())
+                .unwrap_or(u64::MAX)
+                .saturating_mul(2),
+        );
+        if nodes > limit || nested > MAX_NESTED_REPETITIONS {
+            return Err("Regular expression too big".to_owned());
         }
         let c = CString::new(bytes).map_err(|_| "pattern contains a NUL byte".to_owned())?;
         if !compiles_within_limits(&c) {
@@ -330,6 +336,10 @@ mod tests {
         ] {
             assert_eq!(big(fine), None, "{fine}");
         }
+        // Long is not big: a long literal, an alternation of many names.
+        assert!(Regex::new(OsStr::new(&"x".repeat(1200))).is_ok());
+        let hosts: Vec<String> = (0..150).map(|i| format!("host{i}\\.example")).collect();
+        assert_eq!(big(&format!("^({})$", hosts.join("|"))), None);
         // (a, b, the group) × (3 + 1) + 1; one repetition deep
         assert_eq!(expanded_size(b"(ab){3}"), (13, 1));
     }

@@ -155,6 +155,13 @@ impl Real {
     }
 }
 
+/// No room for a status record: a full file system, a quota, no inode.
+fn is_space_errno(e: i32) -> bool {
+    [Errno::ENOSPC, Errno::EDQUOT]
+        .iter()
+        .any(|x| *x as i32 == e)
+}
+
 fn is_resource_errno(e: i32) -> bool {
     [Errno::EAGAIN, Errno::ENOMEM, Errno::EMFILE, Errno::ENFILE]
         .iter()
@@ -170,8 +177,9 @@ impl World for Real {
         Tai64n::now()
     }
 
-    /// One warning per record refused; the latest refused record is retried every
-    /// second until it is written (see [`Real::retry_status`]). The old file stays
+    /// One warning per record refused; the latest record refused for lack of
+    /// space is retried every second until it is written (see
+    /// [`Real::retry_status`]). The old file stays
     /// whole meanwhile: `status.new` is written, then renamed.
     fn write_status(&mut self, st: &Status) {
         match status::write_files(Path::new(STATUS_NEW), Path::new(STATUS), st) {
@@ -180,13 +188,20 @@ impl World for Real {
                     report::info(&self.who, format_args!("{STATUS} written again"));
                 }
             }
-            Err(e) => {
+            // Only a lack of space passes by itself; any other failure (a removed
+            // supervise/, EIO) is said once and waits for the next change, so a
+            // broken directory does not wake the supervisor every second.
+            Err(e) if matches!(e.raw_os_error(), Some(libc_errno) if is_space_errno(libc_errno)) => {
                 let wait = RETRY_STATUS.as_secs();
                 self.warn_io(
                     &format!("write {STATUS} - trying again every {wait} second"),
                     &e,
                 );
                 self.unwritten = Some((*st, Instant::now() + RETRY_STATUS));
+            }
+            Err(e) => {
+                self.unwritten = None;
+                self.warn_io(&format!("write {STATUS}"), &e);
             }
         }
     }
