@@ -156,8 +156,9 @@ fn all_ready_probes_a_whole_tree_run_by_s6() {
         .assert()
         .code(0)
         .stdout("all ready: 3 services up, 1 down on purpose\n");
+    // -wD: the probe's line says "ready", which comes after finish (-wd raced it).
     sb.s6("s6-svc")
-        .args(["-wd", "-d", "scan/web"])
+        .args(["-wD", "-d", "scan/web"])
         .assert()
         .success();
     sb.svkit("svstat")
