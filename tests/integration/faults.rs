@@ -400,10 +400,7 @@ fn processes_in(dir: &Path) -> Vec<u64> {
         return Vec::new();
     };
     let svkit = fs::metadata(svkit_bin()).map(|m| (m.dev(), m.ino())).ok();
-    let holder = lock::holder(&dir.join("supervise/lock"))
-        .ok()
-        .flatten()
-        .and_then(|p| u64::try_from(p).ok());
+    let holder = supervisor(dir);
     fs::read_dir("/proc")
         .unwrap()
         .filter_map(Result::ok)
@@ -415,7 +412,7 @@ fn processes_in(dir: &Path) -> Vec<u64> {
             fs::metadata(format!("/proc/{pid}/exe"))
                 .is_ok_and(|m| Some((m.dev(), m.ino())) != svkit)
         })
-        .filter(|&pid| Some(pid) != holder && proc_state(pid).is_some())
+        .filter(|&pid| pid != holder && proc_state(pid).is_some())
         .collect()
 }
 
@@ -453,8 +450,7 @@ fn supervisor(dir: &Path) -> u64 {
 /// exactly one process, the one its status names. `None` once converged.
 fn not_converged(dirs: &[PathBuf]) -> Option<String> {
     for d in dirs {
-        let holder = lock::holder(&d.join("supervise/lock")).ok().flatten();
-        if holder.is_none() {
+        if supervisor(d) == 0 {
             return Some(format!("{}: no supervisor", d.display()));
         }
         let st = match status::read(d) {

@@ -73,16 +73,22 @@ impl Real {
     /// failing (its warning was given when the record was first refused); one
     /// line when it goes through.
     pub(crate) fn retry_status(&mut self, now: Instant) {
-        let Some((st, at)) = self.unwritten.take() else {
+        let Some((st, at)) = self.unwritten else {
             return;
         };
-        if at > now {
-            self.unwritten = Some((st, at));
-        } else if status::write_files(Path::new(STATUS_NEW), Path::new(STATUS), &st).is_ok() {
-            report::info(&self.who, format_args!("{STATUS} written again"));
-        } else {
+        if at <= now && self.put_status(&st).is_err() {
             self.unwritten = Some((st, now + RETRY_STATUS));
         }
+    }
+
+    /// Writes `st` (to `status.new`, then renamed); one line if it replaces a
+    /// record that had been refused.
+    fn put_status(&mut self, st: &Status) -> io::Result<()> {
+        status::write_files(Path::new(STATUS_NEW), Path::new(STATUS), st)?;
+        if self.unwritten.take().is_some() {
+            report::info(&self.who, format_args!("{STATUS} written again"));
+        }
+        Ok(())
     }
 
     /// The wait before the next try after a failure to start `./run`: resource
@@ -182,12 +188,8 @@ impl World for Real {
     /// [`Real::retry_status`]). The old file stays
     /// whole meanwhile: `status.new` is written, then renamed.
     fn write_status(&mut self, st: &Status) {
-        match status::write_files(Path::new(STATUS_NEW), Path::new(STATUS), st) {
-            Ok(()) => {
-                if self.unwritten.take().is_some() {
-                    report::info(&self.who, format_args!("{STATUS} written again"));
-                }
-            }
+        match self.put_status(st) {
+            Ok(()) => {}
             // Only a lack of space passes by itself; any other failure (a removed
             // supervise/, EIO) is said once and waits for the next change, so a
             // broken directory does not wake the supervisor every second.
